@@ -1,0 +1,605 @@
+"""Throughput and recall of the redactor against the hand-written baseline, in one run.
+
+Absolute lines/s on a shared, noisy machine say little; the ratio to a baseline measured seconds
+earlier in the same process on the same bytes says a lot, and is what a CI gate can compare
+across runs. So every figure here comes with ``x baseline``, in-process timings are the best of
+several repetitions (the minimum is the run least disturbed by neighbours), and recall is scored
+on the same outputs that were timed, so a fast path that silently stops redacting cannot look
+like a win.
+
+Run from the repository root::
+
+    python -m benchmarks.throughput                 # 100k lines, best of 3
+    python -m benchmarks.throughput --quick         # 20k lines, 1 repetition
+    python -m benchmarks.throughput --json out.json # also write the figures for a CI gate
+
+The adversarial corpus runs in a child process with a timeout: a catastrophically backtracking
+pattern cannot be interrupted from inside ``re``, and a benchmark that hangs CI is worse than one
+that reports "timeout in shape X".
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from benchmarks.baseline import HandWrittenFilter
+from benchmarks.corpus import KINDS, Corpus, adversarial_labeled, generate
+
+try:  # resource is POSIX-only; the benchmark should still run (minus RSS) elsewhere.
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
+
+ROOT = Path(__file__).resolve().parent.parent
+"""Repository root: both the in-process import and the CLI child must see the same redactor."""
+
+SCHEMA_VERSION = 1
+MB = 1_000_000
+MAX_MISSES_KEPT = 20
+
+
+class RedactorLike(Protocol):
+    """The slice of the redactor API this benchmark depends on, so the contract is explicit."""
+
+    def redact(self, text: str) -> str: ...
+
+    def redact_lines(self, lines: Sequence[str]) -> list[str]: ...
+
+
+@dataclass
+class Result:
+    """One row of the report; also the JSON record a CI gate reads, hence flat and explicit."""
+
+    key: str
+    label: str
+    status: str = "ok"  # ok | error | unavailable | timeout | mismatch
+    error: str | None = None
+    lines: int = 0
+    nbytes: int = 0
+    seconds: float | None = None
+    recall: float | None = None
+    recall_by_kind: dict[str, list[int]] = field(default_factory=dict)
+    missed: list[dict[str, Any]] = field(default_factory=list)
+    ratio_vs_baseline: float | None = None
+    per_byte_vs_normal: float | None = None
+    peak_rss_mib: float | None = None
+    by_shape: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def lines_per_s(self) -> float | None:
+        """None unless the row succeeded, so a failed row can never produce a ratio."""
+        return self.lines / self.seconds if self.ok and self.seconds else None
+
+    @property
+    def mb_per_s(self) -> float | None:
+        return self.nbytes / self.seconds / MB if self.ok and self.seconds else None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        """Include the derived rates so a CI gate needs no knowledge of how they are computed."""
+        data = asdict(self)
+        data["lines_per_s"] = self.lines_per_s
+        data["mb_per_s"] = self.mb_per_s
+        return data
+
+
+# --------------------------------------------------------------------------------------------
+# Measurement helpers
+# --------------------------------------------------------------------------------------------
+
+
+def peak_rss_mib(who: int | None = None) -> float | None:
+    """High-water RSS so far; a monotone figure, so each row shows the peak *up to* that row."""
+    if resource is None:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_SELF if who is None else who)
+    # Linux reports KiB, macOS bytes.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return usage.ru_maxrss * scale / (1024 * 1024)
+
+
+def best_of(fn: Callable[[], list[str]], reps: int) -> tuple[float, list[str]]:
+    """Minimum wall time over ``reps`` runs; on a shared box the minimum is the least noisy."""
+    best = float("inf")
+    out: list[str] = []
+    for _ in range(max(1, reps)):
+        out = []  # release the previous output before timing, as a steady-state process would
+        gc.collect()
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def score(corpus: Corpus, outputs: Sequence[str], result: Result) -> None:
+    """Recall = share of planted raw values no longer present in their (redacted) line."""
+    if len(outputs) != len(corpus.lines):
+        result.status = "mismatch"
+        result.error = f"{len(outputs)} output lines for {len(corpus.lines)} input lines"
+        return
+    by_kind = {kind: [0, 0] for kind in KINDS}
+    found = 0
+    for index, kind, raw in corpus.planted:
+        by_kind[kind][1] += 1
+        if raw not in outputs[index]:
+            by_kind[kind][0] += 1
+            found += 1
+        elif len(result.missed) < MAX_MISSES_KEPT:
+            result.missed.append({"line": index, "kind": kind, "raw": raw})
+    result.recall = found / len(corpus.planted) if corpus.planted else None
+    result.recall_by_kind = by_kind
+
+
+def _first_failure(fn: Callable[[str], str], lines: Sequence[str]) -> str:
+    """Name the offending line index after a crash; done untimed, so the loop can stay tight."""
+    for index, line in enumerate(lines):
+        try:
+            fn(line)
+        except Exception as exc:
+            return f"line {index}: {type(exc).__name__}: {exc}"[:500]
+    return "not reproducible line by line"
+
+
+def measure_per_line(
+    key: str, label: str, fn: Callable[[str], str], corpus: Corpus, reps: int
+) -> Result:
+    """Per-line calls in a list comprehension: the cheapest loop a caller could write."""
+    result = Result(key=key, label=label, lines=len(corpus.lines), nbytes=corpus.nbytes)
+    lines = corpus.lines
+    try:
+        for line in lines[:200]:  # warm caches / lazy compilation outside the timed region
+            fn(line)
+        result.seconds, outputs = best_of(_per_line(fn, lines), reps)
+    except Exception as exc:
+        result.status, result.error = "error", f"{type(exc).__name__}: {exc}"[:300]
+        result.error += f" ({_first_failure(fn, lines)})"
+        return result
+    score(corpus, outputs, result)
+    result.peak_rss_mib = peak_rss_mib()
+    return result
+
+
+def measure_batched(redactor: RedactorLike, corpus: Corpus, reps: int, batch: int) -> Result:
+    """``redact_lines`` on pre-sliced batches, so slicing cost is not charged to the library."""
+    result = Result(
+        key="redact_lines",
+        label=f"Redactor.redact_lines (batches of {batch})",
+        lines=len(corpus.lines),
+        nbytes=corpus.nbytes,
+    )
+    batches = [corpus.lines[i : i + batch] for i in range(0, len(corpus.lines), batch)]
+
+    def run() -> list[str]:
+        out: list[str] = []
+        redact_lines = redactor.redact_lines
+        for chunk in batches:
+            out.extend(redact_lines(chunk))
+        return out
+
+    try:
+        redactor.redact_lines(corpus.lines[:200])
+        result.seconds, outputs = best_of(run, reps)
+    except Exception as exc:
+        result.status, result.error = "error", f"{type(exc).__name__}: {exc}"[:300]
+        return result
+    score(corpus, outputs, result)
+    result.peak_rss_mib = peak_rss_mib()
+    return result
+
+
+def _child_env() -> dict[str, str]:
+    """Make the child import the working tree's redactor, exactly like the in-process rows."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def measure_startup(reps: int) -> float | None:
+    """Interpreter start + ``import redactor``: the fixed cost hidden in the CLI row."""
+    best = float("inf")
+    for _ in range(max(1, reps)):
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", "import redactor"],
+            env=_child_env(),
+            cwd=ROOT,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        if proc.returncode != 0:
+            return None
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def measure_cli(corpus: Corpus, src: Path, dst: Path, reps: int, timeout: float) -> Result:
+    """``python -m redactor < src > dst``: wall time including interpreter start, as ops see it."""
+    result = Result(
+        key="cli",
+        label="CLI python -m redactor (wall, incl. startup)",
+        lines=len(corpus.lines),
+        nbytes=corpus.nbytes,
+    )
+    best = float("inf")
+    try:
+        for _ in range(max(1, reps)):
+            with src.open("rb") as fin, dst.open("wb") as fout:
+                start = time.perf_counter()
+                proc = subprocess.run(
+                    [sys.executable, "-m", "redactor"],
+                    stdin=fin,
+                    stdout=fout,
+                    stderr=subprocess.PIPE,
+                    env=_child_env(),
+                    cwd=ROOT,
+                    timeout=timeout,
+                    check=False,
+                )
+                elapsed = time.perf_counter() - start
+            if proc.returncode != 0:
+                tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+                result.status = "error"
+                result.error = f"exit {proc.returncode}: {' | '.join(tail)}"[:300]
+                return result
+            best = min(best, elapsed)
+    except subprocess.TimeoutExpired:
+        result.status, result.error = "timeout", f"no exit after {timeout:.0f} s"
+        return result
+    result.seconds = best
+    text = dst.read_text(encoding="utf-8", errors="replace")
+    outputs = text.split("\n")
+    if text.endswith("\n"):
+        outputs.pop()
+    score(corpus, outputs, result)
+    result.peak_rss_mib = peak_rss_mib(resource.RUSAGE_CHILDREN) if resource else None
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Adversarial corpus, in a child process so a hang becomes a reported timeout.
+# --------------------------------------------------------------------------------------------
+
+
+def _per_line(fn: Callable[[str], str], lines: Sequence[str]) -> Callable[[], list[str]]:
+    """Bind the loop's variables now; a bare lambda in a loop would see the last shape's lines."""
+    return lambda: [fn(line) for line in lines]
+
+
+def adversarial_worker(n: int, seed: int, reps: int) -> int:
+    """Child side: time each adversarial shape separately and stream one JSON record per engine.
+
+    Shapes are timed one group at a time, with a progress line on stderr before each, so that
+    if the parent has to kill us it can still say which shape never finished.
+    """
+    groups: dict[str, list[str]] = {}
+    for shape, line in adversarial_labeled(n, seed):
+        groups.setdefault(shape, []).append(line)
+
+    def redactor_fn() -> Callable[[str], str]:
+        redactor, error = _load_redactor()
+        if redactor is None:
+            raise RuntimeError(error)
+        return redactor.redact
+
+    engines: list[tuple[str, Callable[[], Callable[[str], str]]]] = [
+        ("adversarial_baseline", lambda: HandWrittenFilter().redact),
+        ("adversarial_redact", redactor_fn),
+    ]
+    warm = generate(200, seed).lines
+    for key, make in engines:
+        record: dict[str, Any] = {"key": key, "shapes": {}}
+        current = "(setup)"
+        try:
+            fn = make()
+            for line in warm:
+                fn(line)
+            for current, lines in groups.items():
+                print(f"shape {current} engine {key}", file=sys.stderr, flush=True)
+                seconds, _ = best_of(_per_line(fn, lines), reps)
+                record["shapes"][current] = {
+                    "lines": len(lines),
+                    "bytes": sum(len(x.encode("utf-8")) for x in lines),
+                    "seconds": seconds,
+                }
+        except Exception as exc:
+            record["error"] = f"{type(exc).__name__}: {exc} (shape {current})"[:300]
+        record["peak_rss_mib"] = peak_rss_mib()
+        print(json.dumps(record), flush=True)
+    return 0
+
+
+def measure_adversarial(
+    n: int, seed: int, reps: int, timeout: float, workdir: Path
+) -> dict[str, Result]:
+    """Parent side: run the worker, turn its records (or its silence) into result rows."""
+    labels = {
+        "adversarial_baseline": "adversarial: baseline filter per line",
+        "adversarial_redact": "adversarial: Redactor.redact per line",
+    }
+    results = {key: Result(key=key, label=label) for key, label in labels.items()}
+    out_path, err_path = workdir / "adv.out", workdir / "adv.err"
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.throughput",
+        "--adversarial-worker",
+        "--adversarial-lines",
+        str(n),
+        "--seed",
+        str(seed),
+        "--reps",
+        str(reps),
+    ]
+    timed_out = False
+    with out_path.open("wb") as fout, err_path.open("wb") as ferr:
+        try:
+            subprocess.run(
+                cmd,
+                stdout=fout,
+                stderr=ferr,
+                env=_child_env(),
+                cwd=ROOT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    seen: set[str] = set()
+    for raw in out_path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        result = results.get(record.get("key", ""))
+        if result is None:
+            continue
+        seen.add(result.key)
+        result.peak_rss_mib = record.get("peak_rss_mib")
+        if record.get("error"):
+            result.status, result.error = "error", record["error"]
+            continue
+        for shape, fig in record["shapes"].items():
+            result.lines += fig["lines"]
+            result.nbytes += fig["bytes"]
+            result.seconds = (result.seconds or 0.0) + fig["seconds"]
+            result.by_shape[shape] = fig
+    progress = err_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    for key, result in results.items():
+        if key in seen:
+            continue
+        result.status = "timeout" if timed_out else "error"
+        last = progress[-1] if progress else "no output"
+        result.error = (
+            f"worker killed after {timeout:.0f} s, last: {last}" if timed_out else f"{last}"[:300]
+        )
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Orchestration and report
+# --------------------------------------------------------------------------------------------
+
+
+def _load_redactor() -> tuple[RedactorLike | None, str | None]:
+    """Import lazily: the baseline half of the benchmark must work before the library exists."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    try:
+        from redactor import Redactor
+
+        return Redactor(), None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
+def render(results: list[Result], meta: dict[str, Any]) -> str:
+    """Markdown, so the output can be pasted into an issue or PR as is."""
+    out = [
+        "| measurement | lines | MB | best s | lines/s | MB/s | recall | x baseline "
+        "| per-byte vs normal | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if not r.ok:
+            out.append(f"| {r.label} | | | | **{r.status.upper()}** | | | | | |")
+            continue
+        out.append(
+            f"| {r.label} | {r.lines:,} | {r.nbytes / MB:.2f} | {_fmt(r.seconds, '.3f')} "
+            f"| {_fmt(r.lines_per_s, ',.0f')} | {_fmt(r.mb_per_s, '.2f')} "
+            f"| {_fmt(r.recall, '.2%')} | {_fmt(r.ratio_vs_baseline, '.2f', 'x')} "
+            f"| {_fmt(r.per_byte_vs_normal, '.2f', 'x')} | {_fmt(r.peak_rss_mib, '.0f')} |"
+        )
+    out.append("")
+    out.append(
+        "x baseline: lines/s / baseline lines/s in this run (adversarial rows: / adversarial "
+        "baseline). per-byte vs normal: adversarial MB/s / the same engine's MB/s on the normal "
+        "corpus. Peak RSS is the process high-water mark so far (CLI: largest child; "
+        "adversarial: worker process)."
+    )
+
+    scored = [r for r in results if r.ok and r.recall_by_kind]
+    if scored:
+        out += ["", "Recall by kind (found/planted):", ""]
+        out.append("| kind | " + " | ".join(r.key for r in scored) + " |")
+        out.append("|---|" + "---:|" * len(scored))
+        for kind in KINDS:
+            cells = []
+            for r in scored:
+                found, total = r.recall_by_kind.get(kind, [0, 0])
+                cells.append(f"{found}/{total}")
+            out.append(f"| {kind} | " + " | ".join(cells) + " |")
+
+    adv = [r for r in results if r.by_shape]
+    if adv:
+        shapes = list(dict.fromkeys(s for r in adv for s in r.by_shape))
+        out += ["", "Adversarial MB/s by shape (slowest shapes bound worst-case latency):", ""]
+        out.append("| shape | " + " | ".join(r.key for r in adv) + " |")
+        out.append("|---|" + "---:|" * len(adv))
+        for shape in shapes:
+            cells = []
+            for r in adv:
+                fig = r.by_shape.get(shape)
+                cells.append(
+                    "n/a" if not fig else f"{fig['bytes'] / max(fig['seconds'], 1e-12) / MB:.2f}"
+                )
+            out.append(f"| {shape} | " + " | ".join(cells) + " |")
+
+    failed = [r for r in results if not r.ok]
+    if failed:
+        out += ["", "Failed rows:", ""]
+        out += [f"- {r.key}: {r.status}: {r.error}" for r in failed]
+
+    out += ["", "Run: " + ", ".join(f"{k}={v}" for k, v in meta.items() if v is not None)]
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure everything in a fixed order so noise affects all rows of one run alike."""
+    n = args.lines if args.lines is not None else (20_000 if args.quick else 100_000)
+    reps = args.reps if args.reps is not None else (1 if args.quick else 3)
+    adv_n = args.adversarial_lines or (180 if args.quick else 360)
+
+    def say(msg: str) -> None:
+        print(f"[throughput] {msg}", file=sys.stderr, flush=True)
+
+    say(f"generating {n:,} lines (seed {args.seed})")
+    corpus = generate(n, args.seed)
+    meta: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "lines": n,
+        "bytes": corpus.nbytes,
+        "avg_line_bytes": round(corpus.nbytes / n, 1) if n else None,
+        "planted": len(corpus.planted),
+        "reps": reps,
+        "seed": args.seed,
+        "batch": args.batch_size,
+        "adversarial_lines": adv_n,
+    }
+    results: list[Result] = []
+
+    say("baseline filter")
+    label = "baseline: HandWrittenFilter.redact per line"
+    results.append(measure_per_line("baseline", label, HandWrittenFilter().redact, corpus, reps))
+
+    start = time.perf_counter()
+    redactor, import_error = _load_redactor()
+    if redactor is not None:
+        meta["redactor_import_init_ms"] = round((time.perf_counter() - start) * 1000, 1)
+        module = sys.modules.get("redactor")
+        meta["redactor_module"] = getattr(module, "__file__", None)
+        meta["redactor_version"] = getattr(module, "__version__", None)
+
+    with tempfile.TemporaryDirectory(prefix="redactor-bench-") as tmp:
+        workdir = Path(tmp)
+        if redactor is None:
+            for key, label in (
+                ("redact", "Redactor.redact per line"),
+                ("redact_lines", f"Redactor.redact_lines (batches of {args.batch_size})"),
+                ("cli", "CLI python -m redactor (wall, incl. startup)"),
+            ):
+                results.append(Result(key, label, status="unavailable", error=import_error))
+        else:
+            say("Redactor.redact")
+            results.append(
+                measure_per_line(
+                    "redact", "Redactor.redact per line", redactor.redact, corpus, reps
+                )
+            )
+            say("Redactor.redact_lines")
+            results.append(measure_batched(redactor, corpus, reps, args.batch_size))
+            say("CLI")
+            src, dst = workdir / "corpus.log", workdir / "redacted.log"
+            src.write_text("".join(line + "\n" for line in corpus.lines), encoding="utf-8")
+            results.append(measure_cli(corpus, src, dst, reps, args.cli_timeout))
+            startup = measure_startup(reps)
+            meta["cli_startup_ms"] = None if startup is None else round(startup * 1000, 1)
+
+        say(f"adversarial corpus ({adv_n} lines, child process)")
+        adv = measure_adversarial(adv_n, args.seed, reps, args.adversarial_timeout, workdir)
+        if redactor is None and adv["adversarial_redact"].status != "ok":
+            adv["adversarial_redact"].status = "unavailable"
+            adv["adversarial_redact"].error = import_error
+        results += [adv["adversarial_baseline"], adv["adversarial_redact"]]
+
+    by_key = {r.key: r for r in results}
+    for r in results:
+        ref = by_key["adversarial_baseline" if r.key.startswith("adversarial") else "baseline"]
+        if r.lines_per_s and ref.lines_per_s:
+            r.ratio_vs_baseline = r.lines_per_s / ref.lines_per_s
+    for adv_key, normal_key in (
+        ("adversarial_baseline", "baseline"),
+        ("adversarial_redact", "redact"),
+    ):
+        a, normal = by_key[adv_key], by_key.get(normal_key)
+        if a.mb_per_s and normal and normal.mb_per_s:
+            a.per_byte_vs_normal = a.mb_per_s / normal.mb_per_s
+    rss = peak_rss_mib()
+    meta["peak_rss_mib"] = None if rss is None else round(rss, 1)
+
+    print(render(results, meta))
+    if args.json:
+        payload = {
+            "schema": SCHEMA_VERSION,
+            "meta": meta,
+            "ratios": {r.key: r.ratio_vs_baseline for r in results if r.key != "baseline"},
+            "per_byte_vs_normal": {
+                r.key: r.per_byte_vs_normal for r in results if r.key.startswith("adversarial")
+            },
+            "recall": {r.key: r.recall for r in results},
+            "results": {r.key: r.to_json() for r in results},
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        say(f"wrote {args.json}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; exits 1 when any row failed so scripts notice a broken redactor."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.throughput",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--lines", type=int, help="corpus size (default 100000, --quick 20000)")
+    parser.add_argument("--quick", action="store_true", help="20k lines, 1 repetition")
+    parser.add_argument("--reps", type=int, help="repetitions, best kept (default 3, --quick 1)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="also write all figures as JSON here")
+    parser.add_argument(
+        "--adversarial-lines", type=int, help="adversarial lines (default 360, --quick 180)"
+    )
+    parser.add_argument("--adversarial-timeout", type=float, default=600.0)
+    parser.add_argument("--cli-timeout", type=float, default=600.0)
+    parser.add_argument("--adversarial-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.adversarial_worker:
+        return adversarial_worker(args.adversarial_lines or 180, args.seed, args.reps or 1)
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,275 @@
+"""Command line: ``python -m redactor`` (stdin to stdout) and ``python -m redactor scan``.
+
+Redact mode streams: it reads whatever is available on stdin (up to 64 KiB at a time),
+redacts the complete lines of that chunk as one batch and writes and flushes them before
+reading again, so on an endless pipe every line appears as soon as it is processed.
+Bytes that are not valid UTF-8 are carried through unchanged (surrogate escapes) and
+never stop the stream. A line longer than ``--max-line-bytes`` is replaced by a
+placeholder (fail closed) and reported on stderr by number, never by content.
+
+Scan mode walks files and folders (``.gz`` files are read decompressed, binary files and
+``.git`` folders are skipped) and prints ``path:line:col: kind: preview`` for every
+finding, the preview being the masked form. It exits 1 when anything was found, so it
+can gate CI on leaked keys and card numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from redactor.errors import PolicyError
+from redactor.policy import Policy
+from redactor.redactor import Redactor
+from redactor.stream import LineStream
+
+__all__ = ["main"]
+
+CHUNK = 1 << 16
+DEFAULT_MAX_LINE = 64 << 20
+
+
+def _load(policy_path: str | None) -> Redactor:
+    policy = Policy.from_toml(policy_path) if policy_path else Policy.default()
+    return Redactor(policy)
+
+
+def _split_terminator(raw: bytes) -> tuple[str, bytes]:
+    if raw.endswith(b"\r"):
+        return raw[:-1].decode("utf-8", "surrogateescape"), b"\r\n"
+    return raw.decode("utf-8", "surrogateescape"), b"\n"
+
+
+class _Redact:
+    """The stdin-to-stdout loop, with its line counter for error messages."""
+
+    def __init__(self, redactor: Redactor, out: BinaryIO, max_line: int) -> None:
+        self.stream = LineStream(redactor)
+        self.redactor = redactor
+        self.out = out
+        self.max_line = max_line
+        self.line_no = 0
+        self.skipping = False  # inside an over-long line being replaced
+
+    def emit(self, raws: list[bytes], last_terminated: bool = True) -> None:
+        texts: list[str] = []
+        terminators: list[bytes] = []
+        for raw in raws:
+            text, terminator = _split_terminator(raw)
+            texts.append(text)
+            terminators.append(terminator)
+        if not last_terminated and terminators:
+            terminators[-1] = b""
+        redacted = self.stream.feed(texts)
+        self.out.write(
+            b"".join(
+                line.encode("utf-8", "surrogateescape") + end
+                for line, end in zip(redacted, terminators, strict=True)
+            )
+        )
+        self.line_no += len(raws)
+
+    def overlong(self) -> None:
+        self.line_no += 1
+        self.redactor.note("error")
+        self.out.write(b"[REDACTED: line too long]\n")
+        print(
+            f"redactor: line {self.line_no} exceeds {self.max_line} bytes; replaced",
+            file=sys.stderr,
+        )
+
+    def run(self, fd: int) -> None:
+        pending = b""
+        while True:
+            chunk = os.read(fd, CHUNK)
+            if not chunk:
+                break
+            if self.skipping:
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    continue
+                self.skipping = False
+                chunk = chunk[newline + 1 :]
+            data = pending + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                pending = data
+            else:
+                pending = data[cut + 1 :]
+                self.emit(data[:cut].split(b"\n"))
+            if len(pending) > self.max_line:
+                self.overlong()
+                pending = b""
+                self.skipping = True
+            self.out.flush()
+        if pending and not self.skipping:
+            self.emit([pending], last_terminated=False)
+        self.out.flush()
+
+
+def _redact_main(args: argparse.Namespace) -> int:
+    redactor = _load(args.policy)
+    try:
+        _Redact(redactor, sys.stdout.buffer, args.max_line_bytes).run(sys.stdin.fileno())
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as Unix filters do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
+def _files(paths: Sequence[str]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d != ".git")
+                for name in sorted(names):
+                    yield Path(root) / name
+        else:
+            yield path
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+class _Progress:
+    """A one-line progress indicator on a terminal, silent otherwise."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = max(total, 1)
+        self.enabled = enabled and total > (8 << 20)
+        self.done = 0
+        self.shown = 0.0
+
+    def advance(self, amount: int) -> None:
+        self.done += amount
+        now = time.monotonic()
+        if self.enabled and now - self.shown > 0.2:
+            self.shown = now
+            pct = min(100, 100 * self.done // self.total)
+            sys.stderr.write(f"\rscanning {pct:3d}% ({self.done >> 20}/{self.total >> 20} MiB)")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 48 + "\r")
+
+
+def _scan_main(args: argparse.Namespace) -> int:
+    redactor = _load(args.policy)
+    files = list(_files(args.paths))
+    missing = [str(f) for f in files if not f.exists()]
+    for name in missing:
+        print(f"redactor scan: {name}: no such file or folder", file=sys.stderr)
+    files = [f for f in files if f.is_file()]
+    progress = _Progress(
+        sum(f.stat().st_size for f in files), sys.stderr.isatty() and not args.quiet
+    )
+    found = 0
+    out = sys.stdout
+    for path in files:
+        try:
+            with _open(path) as handle:
+                head = handle.read(8192)
+                if b"\0" in head:
+                    continue  # binary file
+                lines = _iter_lines(head, handle)
+                for number, raw in enumerate(lines, start=1):
+                    progress.advance(len(raw) + 1)
+                    text = raw.decode("utf-8", "surrogateescape")
+                    for finding in redactor.scan(text):
+                        found += 1
+                        if args.format == "json":
+                            record = {
+                                "path": str(path),
+                                "line": number,
+                                "col": finding.start + 1,
+                                "kind": finding.kind,
+                                "rule": finding.rule,
+                                "preview": finding.preview,
+                            }
+                            out.write(json.dumps(record) + "\n")
+                        else:
+                            out.write(
+                                f"{path}:{number}:{finding.start + 1}: {finding.kind}: "
+                                f"{finding.preview}\n"
+                            )
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            print(f"redactor scan: {path}: cannot read ({type(exc).__name__})", file=sys.stderr)
+            missing.append(str(path))
+    progress.close()
+    out.flush()
+    if found:
+        return 1
+    return 2 if missing else 0
+
+
+def _iter_lines(head: bytes, handle: BinaryIO) -> Iterator[bytes]:
+    pending = head
+    while True:
+        chunk = handle.read(CHUNK)
+        if not chunk:
+            break
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line.rstrip(b"\r") for line in complete)
+    if pending:
+        yield from (line.rstrip(b"\r") for line in pending.split(b"\n"))
+
+
+def _redact_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m redactor",
+        description="Redact card data, secrets and personal data from log lines "
+        "(stdin to stdout). Use 'python -m redactor scan PATH...' to audit files.",
+    )
+    parser.add_argument("--policy", metavar="FILE", help="policy TOML file (default: built-in)")
+    parser.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE,
+        metavar="N",
+        help="replace lines longer than this (default: 64 MiB)",
+    )
+    return parser
+
+
+def _scan_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m redactor scan",
+        description="Report sensitive data in files and folders (.gz too); exit 1 if any.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.add_argument("--policy", metavar="FILE", help="policy TOML file (default: built-in)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--quiet", action="store_true", help="no progress indicator")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Args:
+        argv: arguments without the program name (default: ``sys.argv[1:]``).
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args_list[:1] == ["scan"]:
+            return _scan_main(_scan_parser().parse_args(args_list[1:]))
+        return _redact_main(_redact_parser().parse_args(args_list))
+    except PolicyError as exc:
+        print(f"redactor: policy error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

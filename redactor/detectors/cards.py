@@ -1,0 +1,106 @@
+"""Card data: primary account numbers and magnetic-stripe track data.
+
+PAN candidates are 12 to 19 digits, contiguous or grouped by one consistent separator
+(space, dash, ``+`` or a percent-encoded space/plus/dash as in query strings). A candidate
+is a finding only if it is Luhn-valid with an issuer prefix that fits its length, and it
+must not be glued to other letters or digits ("part of a longer run"). A percent escape
+right before the number (``%224111...`` in URL-encoded JSON) counts as a boundary.
+
+Track data is sensitive authentication data: it is removed whole, sentinels included.
+"""
+
+from __future__ import annotations
+
+import re
+
+from redactor.detectors.base import Candidate, Detector, Hit, Trigger
+from redactor.validators import card_ok, luhn_ok
+
+__all__ = ["CARD_DETECTORS"]
+
+_SEPARATOR = re.compile(r"%2[0BbDd]|[ +\-]")
+
+
+def _resolve_pan(candidate: Candidate) -> Hit | None:
+    """Accept the longest group-aligned prefix that is a plausible card number.
+
+    A greedy match over "4111 1111 1111 1111 2024" is 20 digits long; the card is its
+    first four groups. Every group must have at least three digits so that phone numbers
+    and lists of small numbers ("44 20 7946 0958") are not read as cards, and all
+    separators must be the same character.
+    """
+    text = candidate.text
+    groups = _SEPARATOR.split(text)
+    separators = _SEPARATOR.findall(text)
+    if len(groups) > 1:
+        if any(len(group) < 3 for group in groups) and len(groups) > 1:
+            # Keep only the leading run of well-formed groups.
+            keep = next(i for i, group in enumerate(groups) if len(group) < 3)
+            groups = groups[:keep]
+        if len({s.upper() for s in separators[: max(len(groups) - 1, 0)]}) > 1:
+            return None
+    for count in range(len(groups), 0, -1):
+        digits = "".join(groups[:count])
+        if 12 <= len(digits) <= 19 and card_ok(digits):
+            length = sum(len(g) for g in groups[:count]) + sum(
+                len(s) for s in separators[: count - 1]
+            )
+            return Hit(candidate.start, candidate.start + length, "card")
+    return None
+
+
+def _resolve_track2(candidate: Candidate) -> Hit | None:
+    """Without the ``;`` sentinel, require a Luhn-valid account number before ``=``."""
+    if candidate.text.startswith(";"):
+        return Hit(candidate.start, candidate.end, "track")
+    pan = candidate.text.partition("=")[0]
+    return Hit(candidate.start, candidate.end, "track") if luhn_ok(pan) else None
+
+
+#: Shapes every accepted PAN contains: seven digits in a row, or two groups of at least
+#: three digits joined by a separator (``%20`` reads ``%00`` in the shape alphabet).
+_PAN_SHAPES = ("0000000", "000 000", "000-000", "000+000", "0%000", "0%0A0", "0%0a0")
+
+CARD_DETECTORS: tuple[Detector, ...] = (
+    Detector(
+        name="track.track1",
+        kind="track",
+        pattern=r"""
+        [%B] (?: (?<=%) B | (?<![0-9A-Za-z]B) )   # start sentinel, or a clean boundary
+        [0-9]{12,19}                             # PAN
+        \^ [^^\n]{2,26} \^                       # cardholder name between carets
+        [0-9]{4} [0-9A-Za-z\ /]{0,79}            # expiry YYMM, service code, discretionary
+        \??                                      # end sentinel
+        """,
+        groups=(),
+        trigger=Trigger(shapes=("0000000",)),
+    ),
+    Detector(
+        name="track.track2",
+        kind="track",
+        pattern=r"""
+        [;0-9]
+        (?: (?<=;) [0-9]{12,19}                  # start sentinel and PAN
+          | (?<![0-9A-Za-z=][0-9]) [0-9]{11,18}  # or a PAN on a clean boundary
+        )
+        = [0-9]{7,32}                            # = YYMM, service code, discretionary
+        \??                                      # end sentinel
+        """,
+        groups=(),
+        resolve=_resolve_track2,
+        trigger=Trigger(shapes=("0000000",)),
+    ),
+    Detector(
+        name="card.pan",
+        kind="card",
+        pattern=r"""
+        [0-9]
+        (?: (?<![0-9A-Za-z][0-9]) | (?<=%[0-9A-Fa-f]{2}[0-9]) )  # not glued to a longer run
+        (?: (?: [\ +\-] | %2[0BbDd] )? [0-9] ){11,18}            # 12-19 digits, one separator
+        (?! [0-9A-Za-z] )
+        """,
+        groups=(),
+        resolve=_resolve_pan,
+        trigger=Trigger(shapes=_PAN_SHAPES),
+    ),
+)

@@ -1,0 +1,61 @@
+"""Contact details: email addresses and international (E.164) phone numbers.
+
+Emails keep their domain (which service, which tenant) and lose the local part. Phone
+numbers are only found by pattern when written in international form with a leading
+``+`` and 8-15 digits; national formats are too close to other numbers and are found by
+key (``phone``, ``mobile``, ``msisdn``).
+"""
+
+from __future__ import annotations
+
+from redactor.detectors.base import Candidate, Detector, Hit, Trigger
+
+__all__ = ["CONTACT_DETECTORS"]
+
+
+_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+
+
+def _resolve_email(candidate: Candidate) -> Hit | None:
+    """Extend the ``@domain`` match leftwards over the local part and check the TLD.
+
+    Matching from ``@`` rather than from the local part keeps the scan from trying an
+    email at every word start; the local part is at most 64 characters (RFC 5321).
+    """
+    string = candidate.string
+    domain = candidate.text.removeprefix("%40")
+    tld = domain.rpartition(".")[2]
+    if not (2 <= len(tld) <= 24 and tld.isalpha()):
+        return None
+    start = candidate.start
+    limit = max(candidate.floor, start - 64)
+    while start > limit and string[start - 1] in _LOCAL:
+        start -= 1
+    if start == candidate.start or string[start] == ".":
+        return None
+    return Hit(start, candidate.end, "email")
+
+
+CONTACT_DETECTORS: tuple[Detector, ...] = (
+    Detector(
+        name="email.address",
+        kind="email",
+        pattern=r"""
+        [@%] (?: (?<=@) | (?<=%) 40 )                 # "@", or "%40" in URLs
+        [A-Za-z0-9\-]{1,63} (?: \. [A-Za-z0-9\-]{1,63} ){1,8}
+        """,
+        groups=(),
+        resolve=_resolve_email,
+        trigger=Trigger(anchors=("@", "%40")),
+    ),
+    Detector(
+        name="phone.e164",
+        kind="phone",
+        pattern=r"""
+        \+ (?<![0-9A-Za-z+].) [1-9] (?: [\ \-.()]{0,2} [0-9] ){7,14}
+        (?![0-9])
+        """,
+        groups=(),
+        trigger=Trigger(shapes=("+0",)),
+    ),
+)

@@ -1,0 +1,272 @@
+"""The scanner: every detector of a policy compiled into one pattern, one pass per string.
+
+Theory of operation
+-------------------
+All detectors are joined into a single alternation, each wrapped in a named group so a
+match tells which detector fired (``Match.lastindex``) and with its own group names
+renamed to be unique. Scanning a string is a loop of ``search(text, pos)`` calls over
+that one pattern: the regex engine walks the text once, and Python only runs for
+candidates. A candidate goes to its detector's resolver (validators, context checks);
+a rejected candidate is offered to the lower-priority detectors at the same start
+position, then the scan resumes one character later. An accepted hit is replaced and
+the scan resumes after it.
+
+Overlap rule: the leftmost candidate wins; among candidates starting at the same
+position, the detector listed first wins; hits never overlap.
+
+Linear time: the built-in patterns bound every repetition that could otherwise
+backtrack (see :mod:`redactor.detectors.base`), start most alternatives with a class
+test or a lookbehind that fails fast in the middle of words and digit runs, and the
+resume position always advances, so the total work is linear in the input length with
+a constant set by those bounds. User-supplied patterns run on the ``regex`` module with
+a timeout; a timeout fails closed (the value is replaced, never passed through).
+
+Pre-filter: :meth:`Scanner.has_candidate` answers "could anything here be sensitive?"
+with a single search and no Python work per candidate; structural redaction uses it to
+skip parsing JSON that holds nothing to redact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import regex
+
+from redactor.detectors.base import Candidate, Detector, Hit
+from redactor.errors import RedactionFailed
+from redactor.finding import Finding
+from redactor.keys import KeyCatalog
+from redactor.maskers import Masker, Placeholder
+from redactor.prefilter import Prefilter
+
+__all__ = ["FAILED", "CustomPattern", "Scanner"]
+
+#: What replaces a value whose redaction failed (fail closed).
+FAILED = "[REDACTION_FAILED]"
+_FAILED_MASK = Placeholder(FAILED)
+
+_GROUP_DEF = re.compile(r"\(\?P<([A-Za-z_]\w*)>")
+_GROUP_REF = re.compile(r"\(\?P=([A-Za-z_]\w*)\)")
+_JSON_BARE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?|true|false|null")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomPattern:
+    """A user-supplied rule, run with the ``regex`` module under a timeout.
+
+    Attributes:
+        name: reported as the rule of its findings.
+        kind: the family whose masker applies (may be a new kind of the policy's own).
+        pattern: the compiled ``regex`` pattern.
+        group: the group holding the span to replace, or None for the whole match.
+        validator: optional ``str -> bool`` check on the span.
+    """
+
+    name: str
+    kind: str
+    pattern: regex.Pattern[str]
+    group: str | int | None = None
+    validator: object | None = None
+
+
+def _prefixed(pattern: str, prefix: str) -> str:
+    pattern = _GROUP_DEF.sub(lambda m: f"(?P<{prefix}{m.group(1)}>", pattern)
+    return _GROUP_REF.sub(lambda m: f"(?P={prefix}{m.group(1)})", pattern)
+
+
+class Scanner:
+    """An immutable, thread-safe compiled policy: finds and masks in one pass.
+
+    Args:
+        detectors: built-in detectors in priority order (only enabled ones).
+        maskers: the masker for every enabled kind; hits of other kinds are ignored.
+        catalog: the key names that key-based detectors use (for the pre-filter).
+        allow_values: exact values that are never findings.
+        custom: user-supplied patterns, run after the built-in pass.
+        timeout: seconds each user-supplied pattern may run on one string.
+    """
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        maskers: Mapping[str, Masker],
+        catalog: KeyCatalog,
+        allow_values: frozenset[str] = frozenset(),
+        custom: Sequence[CustomPattern] = (),
+        timeout: float = 0.25,
+    ) -> None:
+        self._detectors = tuple(detectors)
+        self._maskers = dict(maskers)
+        self._kinds = frozenset(self._maskers)
+        self._allow = allow_values
+        self._custom = tuple(custom)
+        self._timeout = timeout
+        self._prefixes = tuple(f"d{i}_" for i in range(len(self._detectors)))
+        bodies = [
+            _prefixed(d.pattern, p) for d, p in zip(self._detectors, self._prefixes, strict=True)
+        ]
+        # An empty tag group closes each alternative: ``lastindex`` then names the
+        # detector, and no group opens before the first character test (which would
+        # stop the regex engine from rejecting the alternative in one comparison).
+        tagged = [f"{body}\n(?P<t{i}>)" for i, body in enumerate(bodies)]
+        self._combined: re.Pattern[str] | None = (
+            re.compile("|".join(tagged), re.VERBOSE) if tagged else None
+        )
+        self._single = tuple(re.compile(body, re.VERBOSE) for body in bodies)
+        self._by_group: dict[int, int] = {}
+        if self._combined is not None:
+            for i in range(len(self._detectors)):
+                self._by_group[self._combined.groupindex[f"t{i}"]] = i
+        self._prefilter = Prefilter(self._detectors, catalog)
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds this scanner masks (enabled by the policy)."""
+        return self._kinds
+
+    @property
+    def detectors(self) -> tuple[Detector, ...]:
+        """The built-in detectors in force, in priority order."""
+        return self._detectors
+
+    def has_candidate(self, text: str) -> bool:
+        """Return whether any detector could fire on ``text`` (a cheap superset test)."""
+        if self._custom:
+            return True
+        return self._combined is not None and self._prefilter(text)
+
+    # -- finding -----------------------------------------------------------------------
+
+    def _accept(self, index: int, match: re.Match[str], floor: int) -> Hit | None:
+        detector = self._detectors[index]
+        prefix = self._prefixes[index]
+        start, end = -1, -1
+        for name in detector.groups:
+            start, end = match.span(prefix + name)
+            if start >= 0:
+                break
+        if start < 0:
+            start, end = match.span()
+        if detector.resolve is None:
+            hit: Hit | None = Hit(start, end, detector.kind)
+        else:
+            hit = detector.resolve(Candidate(match, prefix, start, end, floor))
+        if hit is None or hit.kind not in self._maskers or not floor <= hit.start < hit.end:
+            return None
+        if self._allow and match.string[hit.start : hit.end] in self._allow:
+            return None
+        return hit
+
+    def _builtin_hits(self, text: str) -> Iterator[tuple[int, Hit]]:
+        combined = self._combined
+        if combined is None:
+            return
+        search = combined.search
+        count = len(self._detectors)
+        pos = 0
+        while True:
+            match = search(text, pos)
+            if match is None:
+                return
+            index = self._by_group[match.lastindex or 0]
+            hit = self._accept(index, match, pos)
+            while hit is None and index + 1 < count:
+                index += 1
+                retry = self._single[index].match(text, match.start())
+                if retry is not None:
+                    hit = self._accept(index, retry, pos)
+            if hit is None:
+                pos = match.start() + 1
+                continue
+            yield index, hit
+            pos = max(hit.end, match.start() + 1)
+
+    def _custom_hits(self, text: str, taken: list[tuple[int, int]]) -> list[tuple[str, Hit]]:
+        found: list[tuple[str, Hit]] = []
+        for rule in self._custom:
+            if rule.kind not in self._maskers:
+                continue
+            try:
+                matches = list(rule.pattern.finditer(text, timeout=self._timeout))
+            except TimeoutError as exc:
+                raise RedactionFailed(f"custom pattern {rule.name!r} timed out") from exc
+            for match in matches:
+                start, end = match.span(rule.group) if rule.group is not None else match.span()
+                if start >= end or any(s < end and start < e for s, e in taken):
+                    continue
+                value = text[start:end]
+                if value in self._allow:
+                    continue
+                if rule.validator is not None and not rule.validator(value):  # type: ignore[operator]
+                    continue
+                taken.append((start, end))
+                found.append((rule.name, Hit(start, end, rule.kind)))
+        return found
+
+    def _hits(self, text: str) -> list[tuple[str, Hit]]:
+        if not self.has_candidate(text):
+            return []
+        hits = [(self._detectors[i].name, hit) for i, hit in self._builtin_hits(text)]
+        if self._custom:
+            taken = [(hit.start, hit.end) for _, hit in hits]
+            hits.extend(self._custom_hits(text, taken))
+            hits.sort(key=lambda item: item[1].start)
+        return hits
+
+    # -- masking -----------------------------------------------------------------------
+
+    def _mask(self, kind: str, value: str) -> str:
+        try:
+            return self._maskers[kind](value)
+        except Exception:  # fail closed: a broken masker must not let the value through
+            return _FAILED_MASK(value)
+
+    def mask_value(self, kind: str, value: str) -> str:
+        """Mask a whole value known to be of ``kind`` (a value under a sensitive key)."""
+        if kind not in self._maskers or value in self._allow:
+            return value
+        return self._mask(kind, value)
+
+    def scan(self, text: str) -> list[Finding]:
+        """Return the findings in ``text`` with masked previews, never raw values."""
+        return [
+            Finding(
+                hit.kind, rule, hit.start, hit.end, self._mask(hit.kind, text[hit.start : hit.end])
+            )
+            for rule, hit in self._hits(text)
+        ]
+
+    def redact(self, text: str) -> tuple[str, list[Finding]]:
+        """Return ``text`` with every finding replaced, and the findings.
+
+        Raises:
+            RedactionFailed: a user-supplied pattern timed out; the caller fails closed.
+        """
+        findings = self.scan(text)
+        if not findings:
+            return text, findings
+        parts: list[str] = []
+        last = 0
+        for finding in findings:
+            parts.append(text[last : finding.start])
+            parts.append(_json_safe(text, finding.start, finding.end, finding.preview))
+            last = finding.end
+        parts.append(text[last:])
+        return "".join(parts), findings
+
+
+def _json_safe(text: str, start: int, end: int, replacement: str) -> str:
+    """Quote a replacement that stands where a bare JSON number or literal stood.
+
+    ``{"pan": 4111111111111111}`` inside a text line must stay parseable JSON, so the
+    masked value becomes a string there: ``{"pan": "411111******1111"}``.
+    """
+    if not _JSON_BARE.fullmatch(text[start:end]) or _JSON_BARE.fullmatch(replacement):
+        return replacement
+    before = text[max(0, start - 64) : start].rstrip()
+    after = text[end : end + 64].lstrip()
+    if (before.endswith('":') or before.endswith("[")) and (not after or after[0] in ",}]"):
+        return '"' + replacement + '"'
+    return replacement

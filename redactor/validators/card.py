@@ -1,0 +1,85 @@
+"""Card number checks: Luhn and plausible issuer prefixes by length.
+
+Luhn alone lets through about one random digit string in ten, and logs are full of
+13-19 digit numbers (epoch milliseconds, order and retrieval references). Requiring a
+known issuer prefix for the given length removes most of those without missing a real
+card: every network listed below publishes its ranges and lengths.
+"""
+
+from __future__ import annotations
+
+__all__ = ["card_ok", "luhn_ok"]
+
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def luhn_ok(digits: str) -> bool:
+    """Return whether ``digits`` (ASCII digits only) passes the Luhn mod-10 check.
+
+    Args:
+        digits: the number, without separators.
+
+    Returns:
+        True when the checksum holds; False for empty or non-digit input.
+    """
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return False
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        total += _DOUBLED[value] if position % 2 else value
+    return total % 10 == 0
+
+
+# (prefix low, prefix high, allowed lengths). Prefixes are compared on as many leading
+# digits as the bounds have. Ranges from the networks' published IIN tables.
+_IIN_RANGES: tuple[tuple[int, int, frozenset[int]], ...] = (
+    (4, 4, frozenset({13, 16, 19})),  # Visa (13 is legacy)
+    (51, 55, frozenset({16})),  # Mastercard
+    (2221, 2720, frozenset({16})),  # Mastercard 2-series
+    (34, 34, frozenset({15})),  # American Express
+    (37, 37, frozenset({15})),
+    (300, 305, frozenset({14, 16, 17, 18, 19})),  # Diners Club
+    (36, 36, frozenset({14, 15, 16, 17, 18, 19})),
+    (38, 39, frozenset({14, 15, 16, 17, 18, 19})),
+    (3095, 3095, frozenset({14, 16, 17, 18, 19})),
+    (6011, 6011, frozenset({16, 17, 18, 19})),  # Discover
+    (644, 649, frozenset({16, 17, 18, 19})),
+    (65, 65, frozenset({16, 17, 18, 19})),
+    (622126, 622925, frozenset({16, 17, 18, 19})),
+    (3528, 3589, frozenset({16, 17, 18, 19})),  # JCB
+    (62, 62, frozenset({16, 17, 18, 19})),  # UnionPay
+    (81, 81, frozenset({16, 17, 18, 19})),
+    (50, 50, frozenset({12, 13, 14, 15, 16, 17, 18, 19})),  # Maestro
+    (56, 58, frozenset({12, 13, 14, 15, 16, 17, 18, 19})),
+    (6, 6, frozenset({12, 13, 14, 15, 16, 17, 18, 19})),  # Maestro 6x, RuPay, others
+    (2200, 2204, frozenset({16, 17, 18, 19})),  # Mir
+    (1, 1, frozenset({15})),  # UATP
+)
+
+
+def _iin_ok(digits: str) -> bool:
+    length = len(digits)
+    for low, high, lengths in _IIN_RANGES:
+        if length not in lengths:
+            continue
+        width = len(str(low))
+        prefix = int(digits[:width])
+        if low <= prefix <= high:
+            return True
+    return False
+
+
+def card_ok(digits: str) -> bool:
+    """Return whether ``digits`` looks like a real card number.
+
+    Args:
+        digits: 12 to 19 ASCII digits, separators already removed.
+
+    Returns:
+        True for a Luhn-valid number with an issuer prefix that fits its length. A
+        13-digit number starting with 1 (epoch milliseconds until 2033) is never a card.
+    """
+    if not 12 <= len(digits) <= 19:
+        return False
+    return _iin_ok(digits) and luhn_ok(digits)

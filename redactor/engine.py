@@ -110,15 +110,20 @@ class Scanner:
         # An empty tag group closes each alternative: ``lastindex`` then names the
         # detector, and no group opens before the first character test (which would
         # stop the regex engine from rejecting the alternative in one comparison).
-        tagged = [f"{body}\n(?P<t{i}>)" for i, body in enumerate(bodies)]
+        # Key-triggered detectors are not in the combined pattern: the pre-filter's
+        # reversed key scan already knows where every sensitive key starts, so they are
+        # matched only there instead of being tried at every letter of the text.
+        self._keyed = tuple(i for i, d in enumerate(self._detectors) if d.trigger.keyed)
+        tagged = [f"{body}\n(?P<t{i}>)" for i, body in enumerate(bodies) if i not in self._keyed]
         self._combined: re.Pattern[str] | None = (
             re.compile("|".join(tagged), re.VERBOSE) if tagged else None
         )
         self._single = tuple(re.compile(body, re.VERBOSE) for body in bodies)
         self._by_group: dict[int, int] = {}
         if self._combined is not None:
-            for i in range(len(self._detectors)):
-                self._by_group[self._combined.groupindex[f"t{i}"]] = i
+            for name, group in self._combined.groupindex.items():
+                if name[0] == "t" and name[1:].isdigit():
+                    self._by_group[group] = int(name[1:])
         self._prefilter = Prefilter(self._detectors, catalog)
 
     @property
@@ -135,7 +140,7 @@ class Scanner:
         """Return whether any detector could fire on ``text`` (a cheap superset test)."""
         if self._custom:
             return True
-        return self._combined is not None and self._prefilter(text)
+        return bool(self._detectors) and self._prefilter(text)
 
     # -- finding -----------------------------------------------------------------------
 
@@ -159,29 +164,62 @@ class Scanner:
             return None
         return hit
 
+    def _key_starts(self, text: str) -> list[int]:
+        """Offsets where a sensitive key may start (empty without keyed detectors)."""
+        if not self._keyed:
+            return []
+        starts = self._prefilter.key_starts(text)
+        if starts is None:  # lower-casing changed the length: scan forwards instead
+            seen = {m.start() for i in self._keyed for m in self._single[i].finditer(text)}
+            starts = sorted(seen)
+        return starts
+
     def _builtin_hits(self, text: str) -> Iterator[tuple[int, Hit]]:
-        combined = self._combined
-        if combined is None:
-            return
-        search = combined.search
+        """Yield hits left to right; see the overlap rule in the module docstring."""
+        search = self._combined.search if self._combined is not None else None
+        keys = self._key_starts(text)
+        key_at = 0
         count = len(self._detectors)
+        keyed_first = self._keyed[0] if self._keyed else count
         pos = 0
+        match = search(text, 0) if search is not None else None
         while True:
-            match = search(text, pos)
-            if match is None:
+            while key_at < len(keys) and keys[key_at] < pos:
+                key_at += 1
+            if match is not None and match.start() < pos and search is not None:
+                match = search(text, pos)
+            key = keys[key_at] if key_at < len(keys) else -1
+            if match is None and key < 0:
                 return
-            index = self._by_group[match.lastindex or 0]
-            hit = self._accept(index, match, pos)
-            while hit is None and index + 1 < count:
-                index += 1
-                retry = self._single[index].match(text, match.start())
-                if retry is not None:
-                    hit = self._accept(index, retry, pos)
+            if match is not None and (key < 0 or match.start() <= key):
+                start = match.start()
+                first = self._by_group[match.lastindex or 0]
+                if key == start:
+                    first = min(first, keyed_first)
+            else:
+                start, first = key, keyed_first
+            hit = None
+            index = first
+            for index in range(first, count):
+                if (
+                    match is not None
+                    and match.start() == start
+                    and index == self._by_group[match.lastindex or 0]
+                ):
+                    candidate: re.Match[str] | None = match
+                elif index in self._keyed and key != start:
+                    continue
+                else:
+                    candidate = self._single[index].match(text, start)
+                if candidate is not None:
+                    hit = self._accept(index, candidate, pos)
+                    if hit is not None:
+                        break
             if hit is None:
-                pos = match.start() + 1
+                pos = start + 1
                 continue
             yield index, hit
-            pos = max(hit.end, match.start() + 1)
+            pos = max(hit.end, start + 1)
 
     def _custom_hits(self, text: str, taken: list[tuple[int, int]]) -> list[tuple[str, Hit]]:
         found: list[tuple[str, Hit]] = []

@@ -78,6 +78,21 @@ class Prefilter:
             )
             self._keys = re.compile(rf"(?:[:=]|d3%|a3%)[ \t]*(?:[\"']\\?)?\]?{reversed_keys}")
 
+    def key_starts(self, text: str) -> list[int] | None:
+        """Return the offsets where a sensitive key may start, in increasing order.
+
+        Returns:
+            The offsets, or None when lower-casing changed the text's length (a few
+            non-ASCII letters do) so offsets in the reversed copy would not line up.
+        """
+        if self._keys is None:
+            return []
+        lowered = text.lower()
+        if len(lowered) != len(text):
+            return None
+        end = len(text)
+        return [end - m.end() for m in reversed(list(self._keys.finditer(lowered[::-1])))]
+
     def __call__(self, text: str) -> bool:
         """Return False only if no detector can match anywhere in ``text``."""
         if self._always:

@@ -25,20 +25,18 @@ def _resolve_pan(candidate: Candidate) -> Hit | None:
     """Accept the longest group-aligned prefix that is a plausible card number.
 
     A greedy match over "4111 1111 1111 1111 2024" is 20 digits long; the card is its
-    first four groups. Every group must have at least three digits so that phone numbers
-    and lists of small numbers ("44 20 7946 0958") are not read as cards, and all
+    first four groups. Every group but the last must have at least three digits so that
+    phone numbers and lists of small numbers ("44 20 7946 0958") are not read as cards
+    (a short last group is how 18-19 digit cards are often written: 4-4-4-4-2), and all
     separators must be the same character.
     """
     text = candidate.text
     groups = _SEPARATOR.split(text)
     separators = _SEPARATOR.findall(text)
-    if len(groups) > 1:
-        if any(len(group) < 3 for group in groups) and len(groups) > 1:
-            # Keep only the leading run of well-formed groups.
-            keep = next(i for i, group in enumerate(groups) if len(group) < 3)
-            groups = groups[:keep]
-        if len({s.upper() for s in separators[: max(len(groups) - 1, 0)]}) > 1:
-            return None
+    short = next((i for i, group in enumerate(groups) if len(group) < 3), len(groups))
+    groups = groups[: short + 1]  # a short group can only be the last one
+    if len({s.upper() for s in separators[: len(groups) - 1]}) > 1:
+        return None
     for count in range(len(groups), 0, -1):
         digits = "".join(groups[:count])
         if 12 <= len(digits) <= 19 and card_ok(digits):

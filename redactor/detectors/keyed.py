@@ -12,8 +12,8 @@ as written (``db_password``, ``x-api-key``) and asks the catalogue for its kind,
 and structured events follow exactly the same key rules, allow-list included.
 
 Value forms: double-quoted (JSON, and JSON escaped inside another JSON string),
-single-quoted, an existing ``[PLACEHOLDER]``, space-grouped digits (cards, phones) or
-IBAN groups, and bare tokens up to a delimiter. An optional auth scheme (``Bearer``,
+single-quoted, an existing ``[PLACEHOLDER]``, grouped digits (cards, ``(917) 555-0112``)
+or IBAN groups, and bare tokens up to a delimiter. An optional auth scheme (``Bearer``,
 ``Basic``...) is kept visible. A key followed by ``{`` or ``[`` is a candidate but not a
 finding in text; structural redaction handles such values whole.
 """
@@ -112,6 +112,10 @@ def _make_resolver(catalog: KeyCatalog, groups: tuple[str, ...], key_group: str)
         for name in groups:
             start, end = candidate.span(name)
             if start >= 0:
+                if candidate.string.startswith("-----BEGIN", start):
+                    # A key block: leave it to the private key detector, which takes the
+                    # whole block instead of its first word.
+                    return None
                 return Hit(start, end, kind)
         return None  # only the object/array form matched: structural redaction's job
 
@@ -141,7 +145,8 @@ def keyed_detectors(catalog: KeyCatalog) -> tuple[Detector, ...]:
       | \\" {_SCHEME} (?P<v2> (?: [^"\\\n] | \\[^"\n] ){{1,4096}} ) (?: \\" )?
       | ' {_SCHEME} (?P<v3> [^'\n]{{1,4096}} ) '?
       | (?P<v4> \[ [A-Za-z0-9_:\-\ ]{{1,64}} \] )
-      | {_SCHEME} (?P<v5> \+? [0-9]{{1,8}} (?: [\ \-] [0-9]{{2,8}} ){{1,8}} ) {_AFTER_GROUPS}
+      | {_SCHEME} (?P<v5> [+(]{{0,2}} [0-9]{{1,8}} \)?
+                        (?: [\ \-.]{{1,2}} \(? [0-9]{{2,8}} \)? ){{1,8}} ) {_AFTER_GROUPS}
       | (?P<v6> [A-Z]{{2}} [0-9]{{2}} (?: \ [A-Z0-9]{{1,4}} ){{2,8}} ) {_AFTER_GROUPS}
       | {_SCHEME} (?P<v7> [^\s"'&;,<>\\{{}}\[\]()|]{{1,4096}} )
       | (?P<vobj> [{{\[] )

@@ -1526,7 +1526,7 @@ def t_phone_text(g: Gen) -> Case:
         body = f"profile updated {k}={v} sid={sid}"
     c.secrets.append(("phone", ph))
     c.line = f"{prefix} {body}"
-    c.keep = g.keeps([*kc, ("sid", sid)])
+    c.keep = g.keeps(kc)  # the Twilio sid is left neutral (neither secret nor keep)
     return c
 
 
@@ -2142,7 +2142,7 @@ def j_sms(g: Gen) -> Case:
         sms["customer"] = {k: v}
         c.secrets.append(("phone", v))
     rec["sms"] = sms
-    return finish_json(g, c, rec, [*cands, ("sid", sid)])
+    return finish_json(g, c, rec, cands)  # sid: neutral, see t_phone_text
 
 
 def j_vendor_misc(g: Gen) -> Case:
@@ -2460,7 +2460,8 @@ def j_negative(g: Gen) -> Case:
         rec["user_id"] = uid
         rec["session_id"] = sid
         rec["mfa"] = "totp"
-        must += [("phrase", "User authenticated"), ("uuid", sid)]
+        # session ids are arguably credentials: present but neutral (not keep)
+        must += [("phrase", "User authenticated"), ("user_id", uid)]
     elif style == 7:
         rec, cands = json_base(g, "INFO", "password reset email sent", "auth.service")
         uid = g.prefixed_id("usr", 12)

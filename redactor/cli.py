@@ -33,6 +33,7 @@ from redactor.stream import LineStream
 __all__ = ["main"]
 
 CHUNK = 1 << 16
+_OVERLONG = "[REDACTED: line too long]"
 DEFAULT_MAX_LINE = 64 << 20
 
 
@@ -61,13 +62,20 @@ class _Redact:
     def emit(self, raws: list[bytes], last_terminated: bool = True) -> None:
         texts: list[str] = []
         terminators: list[bytes] = []
-        for raw in raws:
+        overlong: list[int] = []
+        for index, raw in enumerate(raws):
+            if len(raw) > self.max_line:
+                overlong.append(index)
+                raw = b""
             text, terminator = _split_terminator(raw)
             texts.append(text)
             terminators.append(terminator)
         if not last_terminated and terminators:
             terminators[-1] = b""
         redacted = self.stream.feed(texts)
+        for index in overlong:
+            redacted[index] = _OVERLONG
+            self.report_overlong(self.line_no + index + 1)
         self.out.write(
             b"".join(
                 line.encode("utf-8", "surrogateescape") + end
@@ -76,14 +84,15 @@ class _Redact:
         )
         self.line_no += len(raws)
 
-    def overlong(self) -> None:
-        self.line_no += 1
+    def report_overlong(self, line_no: int) -> None:
         self.redactor.note("error")
-        self.out.write(b"[REDACTED: line too long]\n")
-        print(
-            f"redactor: line {self.line_no} exceeds {self.max_line} bytes; replaced",
-            file=sys.stderr,
-        )
+        print(f"redactor: line {line_no} exceeds {self.max_line} bytes; replaced", file=sys.stderr)
+
+    def overlong(self) -> None:
+        """The pending line outgrew the limit before its end arrived: replace it now."""
+        self.line_no += 1
+        self.report_overlong(self.line_no)
+        self.out.write(_OVERLONG.encode() + b"\n")
 
     def run(self, fd: int) -> None:
         pending = b""

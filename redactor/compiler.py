@@ -63,7 +63,8 @@ def _masker(kind: str, rule: KindRule, policy: Policy) -> Masker:
             source=policy.source,
             field="hash.key_env",
         )
-    return KeyedHash(kind, key.encode("utf-8"), policy.hash_key_id)
+    numeric = kind in ("card", "iban", "phone", "bank_account", "national_id")
+    return KeyedHash(kind, key.encode("utf-8"), policy.hash_key_id, normalize=numeric)
 
 
 def compile_policy(policy: Policy) -> Compiled:

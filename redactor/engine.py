@@ -38,7 +38,7 @@ from redactor.detectors.base import Candidate, Detector, Hit
 from redactor.errors import RedactionFailed
 from redactor.finding import Finding
 from redactor.keys import KeyCatalog
-from redactor.maskers import Masker, Placeholder
+from redactor.maskers import REDACTED, Masker, Placeholder
 from redactor.prefilter import Prefilter
 
 __all__ = ["FAILED", "CustomPattern", "Scanner"]
@@ -46,6 +46,11 @@ __all__ = ["FAILED", "CustomPattern", "Scanner"]
 #: What replaces a value whose redaction failed (fail closed).
 FAILED = "[REDACTION_FAILED]"
 _FAILED_MASK = Placeholder(FAILED)
+
+try:  # the parser moved in Python 3.11; it is only used at compile time
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_parse as _sre_parse
 
 _GROUP_DEF = re.compile(r"\(\?P<([A-Za-z_]\w*)>")
 _GROUP_REF = re.compile(r"\(\?P=([A-Za-z_]\w*)\)")
@@ -69,6 +74,39 @@ class CustomPattern:
     pattern: regex.Pattern[str]
     group: str | int | None = None
     validator: object | None = None
+
+
+def first_chars(pattern: str) -> frozenset[str] | None:
+    """Return the Latin-1 characters a verbose pattern can start with (None: unknown).
+
+    The speed rule makes every detector start with one literal or class; knowing it
+    lets the scan skip detectors that cannot start at a position without calling them.
+    """
+    parsed = _sre_parse.parse(pattern, re.VERBOSE)
+    if not parsed.data:
+        return None
+    op, arg = parsed.data[0]
+    name = str(op)
+    if name == "LITERAL":
+        return frozenset({chr(arg)}) if arg < 256 else frozenset()
+    if name != "IN":
+        return None
+    chars: set[str] = set()
+    negate = False
+    for item_op, item_arg in arg:
+        item = str(item_op)
+        if item == "NEGATE":
+            negate = True
+        elif item == "LITERAL":
+            chars.add(chr(item_arg))
+        elif item == "RANGE":
+            low, high = item_arg
+            chars.update(chr(c) for c in range(low, min(high, 255) + 1))
+        else:
+            return None  # categories (\d, \w): not worth modelling, always try
+    if negate:
+        return frozenset(chr(c) for c in range(256)) - chars
+    return frozenset(c for c in chars if ord(c) < 256)
 
 
 def _prefixed(pattern: str, prefix: str) -> str:
@@ -100,6 +138,10 @@ class Scanner:
         self._detectors = tuple(detectors)
         self._maskers = dict(maskers)
         self._kinds = frozenset(self._maskers)
+        self._placeholders = frozenset(
+            {REDACTED, FAILED}
+            | {m.text for m in self._maskers.values() if isinstance(m, Placeholder)}
+        )
         self._allow = allow_values
         self._custom = tuple(custom)
         self._timeout = timeout
@@ -119,6 +161,7 @@ class Scanner:
             re.compile("|".join(tagged), re.VERBOSE) if tagged else None
         )
         self._single = tuple(re.compile(body, re.VERBOSE) for body in bodies)
+        self._firsts = tuple(first_chars(d.pattern) for d in self._detectors)
         self._by_group: dict[int, int] = {}
         if self._combined is not None:
             for name, group in self._combined.groupindex.items():
@@ -198,18 +241,22 @@ class Scanner:
                     first = min(first, keyed_first)
             else:
                 start, first = key, keyed_first
+            own = -1
+            if match is not None and match.start() == start:
+                own = self._by_group[match.lastindex or 0]
+            char = text[start]
+            latin = ord(char) < 256
             hit = None
             index = first
             for index in range(first, count):
-                if (
-                    match is not None
-                    and match.start() == start
-                    and index == self._by_group[match.lastindex or 0]
-                ):
+                if index == own:
                     candidate: re.Match[str] | None = match
                 elif index in self._keyed and key != start:
                     continue
                 else:
+                    firsts = self._firsts[index]
+                    if latin and firsts is not None and char not in firsts:
+                        continue  # cannot start here: skip without calling the regex
                     candidate = self._single[index].match(text, start)
                 if candidate is not None:
                     hit = self._accept(index, candidate, pos)
@@ -256,6 +303,8 @@ class Scanner:
     # -- masking -----------------------------------------------------------------------
 
     def _mask(self, kind: str, value: str) -> str:
+        if value in self._placeholders:
+            return value  # already redacted (by this policy or another pass): idempotence
         try:
             return self._maskers[kind](value)
         except Exception:  # fail closed: a broken masker must not let the value through
@@ -296,15 +345,23 @@ class Scanner:
 
 
 def _json_safe(text: str, start: int, end: int, replacement: str) -> str:
-    """Quote a replacement that stands where a bare JSON number or literal stood.
+    r"""Quote a replacement that stands where a bare JSON number or literal stood.
 
     ``{"pan": 4111111111111111}`` inside a text line must stay parseable JSON, so the
-    masked value becomes a string there: ``{"pan": "411111******1111"}``.
+    masked value becomes a string there: ``{"pan": "411111******1111"}``, as it does in
+    an array of a text that is a JSON document. A value inside a JSON string (an odd
+    number of unescaped quotes before it) is left unquoted, since quotes there would end
+    the string.
     """
     if not _JSON_BARE.fullmatch(text[start:end]) or _JSON_BARE.fullmatch(replacement):
         return replacement
     before = text[max(0, start - 64) : start].rstrip()
     after = text[end : end + 64].lstrip()
-    if (before.endswith('":') or before.endswith("[")) and (not after or after[0] in ",}]"):
-        return '"' + replacement + '"'
-    return replacement
+    if after and after[0] not in ",}]":
+        return replacement
+    in_object = before.endswith('":')
+    in_array = before[-1:] in ("[", ",") and text.lstrip()[:1] in ("{", "[")
+    if not (in_object or in_array):
+        return replacement
+    quotes = text.count('"', 0, start) - text.count('\\"', 0, start)
+    return replacement if quotes % 2 else '"' + replacement + '"'

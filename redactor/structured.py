@@ -14,6 +14,7 @@ recursed into, so hostile input cannot exhaust the stack.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,10 @@ from redactor.maskers import REDACTED
 __all__ = ["MAX_DEPTH", "StructuredRedactor", "dumps_like", "looks_like_json"]
 
 MAX_DEPTH = 64
+# The separator after the first key, or after the first item of an array.
+_STYLE = re.compile(
+    r'\s*(?:\{\s*"(?:[^"\\]|\\.)*"\s*:|\[\s*(?:"(?:[^"\\]|\\.)*"|[^,\[\]{}"]*)\s*,)(\s?)'
+)
 
 
 def looks_like_json(text: str) -> bool:
@@ -36,8 +41,13 @@ def looks_like_json(text: str) -> bool:
 
 
 def dumps_like(value: Any, original: str) -> str:
-    """Serialize ``value`` in the style of ``original``: compact or spaced, ASCII or not."""
-    compact = '":' in original and '": ' not in original
+    """Serialize ``value`` in the style of ``original``: compact or spaced, ASCII or not.
+
+    The style is read from the separator after the first key (or the first array
+    item), not from anywhere in the text, since string values may hold ``": "`` too.
+    """
+    style = _STYLE.match(original)
+    compact = style is not None and style.group(1) == ""
     return json.dumps(
         value,
         ensure_ascii=original.isascii(),

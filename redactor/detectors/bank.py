@@ -46,11 +46,11 @@ BANK_DETECTORS: tuple[Detector, ...] = (
         name="iban.iban",
         kind="iban",
         pattern=r"""
-        [A-Z] (?<![A-Za-z0-9].) [A-Z] [0-9]{2} (?: \ ? [A-Z0-9] ){10,30}
+        [A-Z] (?: (?<![A-Za-z0-9].) | (?<=\\[nrtfv].) ) [A-Z] [0-9]{2} (?: \ ? [A-Z0-9] ){10,30}
         """,
         groups=(),
         resolve=_resolve_iban,
-        trigger=Trigger(shapes=("AA00",)),
+        trigger=Trigger(shapes=(("AA00", ""),)),  # country code, check digits
     ),
     Detector(
         name="bank_account.aba_routing",
@@ -62,6 +62,6 @@ BANK_DETECTORS: tuple[Detector, ...] = (
         (?P<v> [0-9]{9} ) (?![0-9A-Za-z])
         """,
         resolve=_resolve_aba,
-        trigger=Trigger(shapes=("0000000",)),
+        trigger=Trigger(words=("routing", "aba", "rtn")),
     ),
 )

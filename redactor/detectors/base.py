@@ -86,16 +86,23 @@ class Trigger:
 
     Attributes:
         anchors: literal substrings; a match contains at least one of them.
-        shapes: substrings of the text's *shape*, where every ASCII digit reads ``0``,
-            every upper-case ASCII letter ``A`` and every lower-case one ``a`` (other
-            characters stay): ``"0000000"`` is seven digits in a row.
+        shapes: ``(lead, tail)`` pairs searched in the text's *shape*, where every ASCII
+            digit reads ``0``, every upper-case ASCII letter ``A`` and every lower-case
+            one ``a`` (other characters stay). The lead is a literal, the tail a regex
+            that follows it (lookbehinds may look back past the lead): ``("0000",
+            "(?<=000-00-0000)")`` is a dashed SSN. Shapes sharing a lead are searched as
+            one pattern that starts with that literal, which the regex engine finds at
+            C speed.
+        words: lower-case words; a match contains one of them, in any case, not glued
+            to a letter or digit on its left.
         keyed: matches start with a sensitive key followed by a separator; the
             pre-filter runs its key scan.
         always: no cheap test exists; the detector always runs.
     """
 
     anchors: tuple[str, ...] = ()
-    shapes: tuple[str, ...] = ()
+    shapes: tuple[tuple[str, str], ...] = ()
+    words: tuple[str, ...] = ()
     keyed: bool = False
     always: bool = False
 

@@ -19,21 +19,27 @@ from redactor.validators import card_ok, luhn_ok
 __all__ = ["CARD_DETECTORS"]
 
 _SEPARATOR = re.compile(r"%2[0BbDd]|[ +\-]")
+_UUID_HEAD = re.compile(r"[0-9A-Fa-f]{4}-")
 
 
 def _resolve_pan(candidate: Candidate) -> Hit | None:
     """Accept the longest group-aligned prefix that is a plausible card number.
 
     A greedy match over "4111 1111 1111 1111 2024" is 20 digits long; the card is its
-    first four groups. Every group but the last must have at least three digits so that
-    phone numbers and lists of small numbers ("44 20 7946 0958") are not read as cards
-    (a short last group is how 18-19 digit cards are often written: 4-4-4-4-2), and all
+    first four groups. Every group but the last must have at least four digits, as in
+    every way cards are written (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3), so that phone
+    numbers and lists of small numbers ("44 20 7946 0958") are not read as cards (a
+    short last group is how 18-19 digit cards are often written: 4-4-4-4-2), and all
     separators must be the same character.
     """
     text = candidate.text
+    if len(text) == 12 and _UUID_HEAD.fullmatch(
+        candidate.string, candidate.start - 5, candidate.start
+    ):
+        return None  # the all-decimal last group of a UUID, not a 12-digit card
     groups = _SEPARATOR.split(text)
     separators = _SEPARATOR.findall(text)
-    short = next((i for i, group in enumerate(groups) if len(group) < 3), len(groups))
+    short = next((i for i, group in enumerate(groups) if len(group) < 4), len(groups))
     groups = groups[: short + 1]  # a short group can only be the last one
     if len({s.upper() for s in separators[: len(groups) - 1]}) > 1:
         return None
@@ -55,9 +61,12 @@ def _resolve_track2(candidate: Candidate) -> Hit | None:
     return Hit(candidate.start, candidate.end, "track") if luhn_ok(pan) else None
 
 
-#: Shapes every accepted PAN contains: seven digits in a row, or two groups of at least
-#: three digits joined by a separator (``%20`` reads ``%00`` in the shape alphabet).
-_PAN_SHAPES = ("0000000", "000 000", "000-000", "000+000", "0%000", "0%0A0", "0%0a0")
+#: What every accepted PAN contains, given the resolver's rules (12 to 19 digits; every
+#: group but the last has four digits or more), in the shape alphabet where ``%20``
+#: reads ``%00``: twelve digits in a row; or two groups of four or more; or, for two
+#: groups with a short last one, nine or more digits, a separator and a digit.
+_SEP = r"(?:[ +\-]|%0[0Aa])"
+_PAN_SHAPES = (("0000", "0{8}"), ("0000", _SEP + "0000"), ("0000", "0{5}" + _SEP + "0"))
 
 CARD_DETECTORS: tuple[Detector, ...] = (
     Detector(
@@ -71,7 +80,7 @@ CARD_DETECTORS: tuple[Detector, ...] = (
         \??                                      # end sentinel
         """,
         groups=(),
-        trigger=Trigger(shapes=("0000000",)),
+        trigger=Trigger(shapes=(("0000", "0{8}"),)),  # the PAN
     ),
     Detector(
         name="track.track2",
@@ -86,14 +95,16 @@ CARD_DETECTORS: tuple[Detector, ...] = (
         """,
         groups=(),
         resolve=_resolve_track2,
-        trigger=Trigger(shapes=("0000000",)),
+        trigger=Trigger(shapes=(("0000", "(?<=0=0000000)"),)),  # PAN end, =, YYMM, service
     ),
     Detector(
         name="card.pan",
         kind="card",
         pattern=r"""
         [0-9]
-        (?: (?<![0-9A-Za-z][0-9]) | (?<=%[0-9A-Fa-f]{2}[0-9]) )  # not glued to a longer run
+        (?: (?<![0-9A-Za-z][0-9])                      # not glued to a longer run,
+          | (?<=%[0-9A-Fa-f]{2}[0-9])                  # but a %-escape before it is a
+          | (?<=\\[nrtfv][0-9]) )                       # boundary, as is a \n escape
         (?: (?: [\ +\-] | %2[0BbDd] )? [0-9] ){11,18}            # 12-19 digits, one separator
         (?! [0-9A-Za-z] )
         """,

@@ -56,6 +56,6 @@ CONTACT_DETECTORS: tuple[Detector, ...] = (
         (?![0-9])
         """,
         groups=(),
-        trigger=Trigger(shapes=("+0",)),
+        trigger=Trigger(shapes=(("+0", r"(?:[ .()\-]{0,2}0){7}"),)),
     ),
 )

@@ -29,23 +29,33 @@ IDENTITY_DETECTORS: tuple[Detector, ...] = (
         name="national_id.ssn",
         kind="national_id",
         pattern=r"""
-        [0-9] (?<![0-9A-Za-z\-].) [0-9]{2} - [0-9]{2} - [0-9]{4}
+        [0-9] (?: (?<![0-9A-Za-z\-].) | (?<=\\[nrtfv].) )   # a \n escape is a boundary
+        [0-9]{2} - [0-9]{2} - [0-9]{4}
         (?![0-9A-Za-z\-])
         """,
         groups=(),
         resolve=_resolve_ssn,
-        trigger=Trigger(shapes=("000-00-0000",)),
+        trigger=Trigger(shapes=(("0000", "(?<=000-00-0000)"),)),  # ends in four digits
     ),
     Detector(
         name="national_id.es_dni",
         kind="national_id",
         pattern=r"""
-        [0-9XYZ] (?<![0-9A-Za-z].)
+        [0-9XYZ] (?: (?<![0-9A-Za-z].) | (?<=\\[nrtfv].) )
         (?: (?<=[0-9]) [0-9]{7} -? | (?<=[XYZ]) -? [0-9]{7} -? ) [A-HJ-NP-TV-Z]
         (?![0-9A-Za-z])
         """,
         groups=(),
         resolve=_resolve_spanish_id,
-        trigger=Trigger(shapes=("0000000",)),
+        # DNI: eight digits, the letter; NIE: letter, seven digits, letter (dashes optional).
+        trigger=Trigger(
+            shapes=(
+                ("0000", "0000-?A"),
+                (
+                    "0000",
+                    "000-?A(?:(?<=A0000000.)|(?<=A-0000000.)|(?<=A0000000-A)|(?<=A-0000000-A))",
+                ),
+            )
+        ),
     ),
 )

@@ -136,7 +136,8 @@ def keyed_detectors(catalog: KeyCatalog) -> tuple[Detector, ...]:
     value_groups = ("v", "v2", "v3", "v4", "v5", "v6", "v7")
     pattern = rf"""
     [A-Za-z] (?: (?<![A-Za-z0-9].) | (?<=[a-z0-9][A-Z]) )   # key start or camelCase hump
-    {trie} (?P<ke>)                                          # the key (see KeyCatalog)
+    {trie} (?: [_\-.]? [0-9]{{1,3}} )?                        # the key, maybe numbered
+    (?P<ke>)                                                 # (see KeyCatalog)
     \]?                                                      # params[password]=
     (?: \\?["'] )?                                           # end of a quoted key
     [\ \t]* (?: [:=]=? | => | %3[DdAa] ) [\ \t]*             # separator
@@ -144,7 +145,7 @@ def keyed_detectors(catalog: KeyCatalog) -> tuple[Detector, ...]:
         " {_SCHEME} (?P<v> (?: [^"\\\n] | \\[^\n] ){{1,4096}} ) "?
       | \\" {_SCHEME} (?P<v2> (?: [^"\\\n] | \\[^"\n] ){{1,4096}} ) (?: \\" )?
       | ' {_SCHEME} (?P<v3> [^'\n]{{1,4096}} ) '?
-      | (?P<v4> \[ [A-Za-z0-9_:\-\ ]{{1,64}} \] )
+      | {_SCHEME} (?P<v4> \[ [A-Za-z0-9_:\-\ ]{{1,64}} \] )
       | {_SCHEME} (?P<v5> [+(]{{0,2}} [0-9]{{1,8}} \)?
                         (?: [\ \-.]{{1,2}} \(? [0-9]{{2,8}} \)? ){{1,8}} ) {_AFTER_GROUPS}
       | (?P<v6> [A-Z]{{2}} [0-9]{{2}} (?: \ [A-Z0-9]{{1,4}} ){{2,8}} ) {_AFTER_GROUPS}

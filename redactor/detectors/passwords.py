@@ -21,6 +21,6 @@ PASSWORD_DETECTORS: tuple[Detector, ...] = (
         (?P<v> [^\s/@?\#"'<>]{1,1024} )                       # password
         @
         """,
-        trigger=Trigger(anchors=("://",)),
+        trigger=Trigger(shapes=(("://", r"[^\s/@:]{0,256}:[^\s/@]{1,1024}@"),)),
     ),
 )

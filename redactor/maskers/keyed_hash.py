@@ -27,7 +27,8 @@ class KeyedHash:
         key: the secret HMAC key (from an environment variable, never from config).
         key_id: a short public name of the key, for rotation.
         normalize: strip separators first so ``4111 1111 ...`` and ``4111-1111-...``
-            give the same token (cards, IBANs, phones).
+            give the same token; only for numbers (cards, IBANs, phones), since in an
+            email or a password the dots and dashes are part of the value.
     """
 
     kind: str

@@ -13,15 +13,20 @@ from dataclasses import dataclass
 
 __all__ = ["EmailMask", "IbanMask", "LastFour", "PanMask"]
 
-_MASKED_PAN = re.compile(r"\d{0,8}\*+\d{0,4}")
+_MASKED_PAN = re.compile(r"(\d{0,8})(\*+)(\d{0,4})")
+#: Separators a card number is written with, URL-encoded ones included (%20, %2B, %2D).
+_PAN_SEPARATORS = re.compile(r"%2[0BbDd]|[ +\-]")
 
 
-def _last_four(value: str) -> str:
-    """Star every letter or digit but the last four; keep separators; hide short values."""
+def _last_four(value: str, keep: int = 4) -> str:
+    """Star every letter or digit but the last ``keep``; keep separators; hide short ones.
+
+    Stars count as maskable so that a masked value maps to itself (idempotence).
+    """
     maskable = [i for i, c in enumerate(value) if c.isalnum() or c == "*"]
     if len(maskable) < 8:
         return "****"
-    hidden = set(maskable[:-4])
+    hidden = set(maskable[: len(maskable) - keep])
     return "".join("*" if i in hidden else c for i, c in enumerate(value))
 
 
@@ -48,18 +53,28 @@ class PanMask:
 
     def __call__(self, value: str) -> str:
         """Return the masked PAN, separators dropped; non-PAN values keep at most 4."""
-        compact = value.replace(" ", "").replace("-", "")
-        if _MASKED_PAN.fullmatch(compact):
-            return compact
-        digits = "".join(c for c in value if c.isdigit())
-        if not 12 <= len(digits) <= 19 or len(digits) != sum(c.isalnum() for c in value):
-            return _last_four(value)
-        first = self.first if len(digits) >= 16 else min(self.first, 6)
-        return (
-            digits[:first]
-            + "*" * (len(digits) - first - self.last)
-            + digits[len(digits) - self.last :]
-        )
+        compact = _PAN_SEPARATORS.sub("", value)
+        masked = _MASKED_PAN.fullmatch(compact)
+        if masked is not None:  # masked before, maybe by a looser policy: tighten
+            lead, _, tail = masked.groups()
+            first = min(len(lead), self._first_for(len(compact)))
+            last = min(len(tail), self.last)
+            if first == len(lead) and last == len(tail):
+                return value
+            return _show(lead + "*" * (len(compact) - len(lead) - len(tail)) + tail, first, last)
+        if not (12 <= len(compact) <= 19 and compact.isascii() and compact.isdigit()):
+            return _last_four(value, min(self.last, 4))
+        return _show(compact, self._first_for(len(compact)), self.last)
+
+    def _first_for(self, length: int) -> int:
+        """BIN8 is allowed for PANs of 16 digits or more only (PCI SSC FAQ)."""
+        return self.first if length >= 16 else min(self.first, 6)
+
+
+def _show(compact: str, first: int, last: int) -> str:
+    """Keep ``first`` leading and ``last`` trailing characters, star the rest."""
+    hidden = len(compact) - first - last
+    return compact[:first] + "*" * hidden + (compact[len(compact) - last :] if last else "")
 
 
 @dataclass(frozen=True, slots=True)

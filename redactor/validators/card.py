@@ -80,6 +80,6 @@ def card_ok(digits: str) -> bool:
         True for a Luhn-valid number with an issuer prefix that fits its length. A
         13-digit number starting with 1 (epoch milliseconds until 2033) is never a card.
     """
-    if not 12 <= len(digits) <= 19:
+    if not (12 <= len(digits) <= 19 and digits.isascii() and digits.isdigit()):
         return False
     return _iin_ok(digits) and luhn_ok(digits)

@@ -70,8 +70,8 @@ class _Redact:
             text, terminator = _split_terminator(raw)
             texts.append(text)
             terminators.append(terminator)
-        if not last_terminated and terminators:
-            terminators[-1] = b""
+        if not last_terminated and terminators:  # keep a lone final CR, add no LF
+            terminators[-1] = terminators[-1][:-1]
         redacted = self.stream.feed(texts)
         for index in overlong:
             redacted[index] = _OVERLONG

@@ -162,6 +162,7 @@ class Scanner:
         )
         self._single = tuple(re.compile(body, re.VERBOSE) for body in bodies)
         self._firsts = tuple(first_chars(d.pattern) for d in self._detectors)
+        self._by_char: dict[str, tuple[int, ...]] = {}
         self._by_group: dict[int, int] = {}
         if self._combined is not None:
             for name, group in self._combined.groupindex.items():
@@ -207,6 +208,24 @@ class Scanner:
             return None
         return hit
 
+    def _able_to_start(self, char: str) -> tuple[int, ...]:
+        """Detectors (in priority order) whose pattern can start with ``char``.
+
+        Skipping the others without calling their regex keeps a rejected candidate
+        cheap: near-miss input (digit groups failing Luhn) is full of them.
+        """
+        able = self._by_char.get(char)
+        if able is None:
+            latin = ord(char) < 256
+            able = tuple(
+                i
+                for i, firsts in enumerate(self._firsts)
+                if not latin or firsts is None or char in firsts
+            )
+            if len(self._by_char) < 4096:  # bounded: characters come from the input
+                self._by_char[char] = able
+        return able
+
     def _key_starts(self, text: str) -> list[int]:
         """Offsets where a sensitive key may start (empty without keyed detectors)."""
         if not self._keyed:
@@ -244,19 +263,16 @@ class Scanner:
             own = -1
             if match is not None and match.start() == start:
                 own = self._by_group[match.lastindex or 0]
-            char = text[start]
-            latin = ord(char) < 256
             hit = None
             index = first
-            for index in range(first, count):
+            for index in self._able_to_start(text[start]):
+                if index < first:
+                    continue
                 if index == own:
                     candidate: re.Match[str] | None = match
                 elif index in self._keyed and key != start:
                     continue
                 else:
-                    firsts = self._firsts[index]
-                    if latin and firsts is not None and char not in firsts:
-                        continue  # cannot start here: skip without calling the regex
                     candidate = self._single[index].match(text, start)
                 if candidate is not None:
                     hit = self._accept(index, candidate, pos)

@@ -16,7 +16,7 @@ import re
 from redactor.detectors.base import Candidate, Detector, Hit, Trigger
 from redactor.validators import card_ok, luhn_ok
 
-__all__ = ["CARD_DETECTORS"]
+__all__ = ["CARD_DETECTORS", "card_starts_at"]
 
 _SEPARATOR = re.compile(r"%2[0BbDd]|[ +\-]")
 _UUID_HEAD = re.compile(r"[0-9A-Fa-f]{4}-")
@@ -113,3 +113,14 @@ CARD_DETECTORS: tuple[Detector, ...] = (
         trigger=Trigger(shapes=_PAN_SHAPES),
     ),
 )
+
+_PAN = CARD_DETECTORS[2].compile()
+
+
+def card_starts_at(string: str, position: int) -> bool:
+    """Return whether an accepted card number starts exactly at ``position``.
+
+    Lets greedy detectors of weaker evidence (phone numbers) stop short of a card.
+    """
+    match = _PAN.match(string, position)
+    return match is not None and _resolve_pan(Candidate(match, "", *match.span())) is not None

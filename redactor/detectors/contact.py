@@ -8,7 +8,10 @@ key (``phone``, ``mobile``, ``msisdn``).
 
 from __future__ import annotations
 
+import re
+
 from redactor.detectors.base import Candidate, Detector, Hit, Trigger
+from redactor.detectors.cards import card_starts_at
 
 __all__ = ["CONTACT_DETECTORS"]
 
@@ -36,6 +39,30 @@ def _resolve_email(candidate: Candidate) -> Hit | None:
     return Hit(start, candidate.end, "email")
 
 
+def _resolve_phone(candidate: Candidate) -> Hit | None:
+    """Stop the phone number before a card number that follows it.
+
+    The pattern is greedy up to 15 digits, so in ``+14155552671 4111 1111 1111 1111`` it
+    would take the card's first group, and the phone mask (which shows the last four)
+    would then reveal that group next to the rest of the card. A card found at any
+    group start inside the match ends the phone number there; fewer than eight digits
+    left is no phone number.
+    """
+    string, start, end = candidate.string, candidate.start, candidate.end
+    for group in _GROUP_START.finditer(string, start + 2, end):
+        if card_starts_at(string, group.start()):
+            end = group.start()
+            while end > start and not string[end - 1].isdigit():
+                end -= 1
+            break
+    if sum(c.isdigit() for c in string[start:end]) < 8:
+        return None
+    return Hit(start, end, "phone")
+
+
+_GROUP_START = re.compile(r"(?<=[ \-.()])[0-9]")
+
+
 CONTACT_DETECTORS: tuple[Detector, ...] = (
     Detector(
         name="email.address",
@@ -52,10 +79,12 @@ CONTACT_DETECTORS: tuple[Detector, ...] = (
         name="phone.e164",
         kind="phone",
         pattern=r"""
-        \+ (?<![0-9A-Za-z+].) [1-9] (?: [\ \-.()]{0,2} [0-9] ){7,14}
-        (?![0-9])
+        \+ (?<![0-9A-Za-z+].) [1-9]
+        (?: (?: \)? [\ \-.]? \(? )? [0-9] ){7,14}   # one separator, maybe with parens
+        (?![0-9A-Za-z@_])                           # not the start of another token
         """,
         groups=(),
-        trigger=Trigger(shapes=(("+0", r"(?:[ .()\-]{0,2}0){7}"),)),
+        resolve=_resolve_phone,
+        trigger=Trigger(shapes=(("+0", r"(?:\)?[ .\-]?\(?0){7}"),)),
     ),
 )

@@ -71,6 +71,22 @@ class TestPanInText:
         out = REDACTOR.redact_line(embed(prefix, left, pan.written, right, suffix))
         assert_pan_masked(pan, out)
 
+    @pytest.mark.parametrize(
+        ("line", "written"),
+        [
+            (" +14155552671  4111 1111 1111 1111 ", "4111 1111 1111 1111"),
+            ("+1 415 555 2671  4111 1111 1111 1111", "4111 1111 1111 1111"),
+            ("+14155552671 (4111 1111 1111 1111)", "4111 1111 1111 1111"),
+            ("+14155552671, 4111 1111 1111 1111", "4111 1111 1111 1111"),
+            ("+14155552671 -4111-1111-1111-1111", "4111-1111-1111-1111"),
+        ],
+    )
+    def test_pan_after_phone_number_is_masked(self, line: str, written: str) -> None:
+        """A phone number right before a PAN does not swallow the PAN's first group."""
+        out = REDACTOR.redact(line)
+        assert_pan_masked(Pan("4111111111111111", written), out)
+        assert "4111" not in out.replace("411111******1111", "")
+
     @pytest.mark.parametrize("escape", ["\\n", "\\t", "\\r"])
     def test_pan_after_backslash_escape_is_masked(self, escape: str) -> None:
         """A PAN right after an escaped control character (repr, JSON in text) is masked."""

@@ -146,6 +146,11 @@ class TestRedactCommand:
         result = run(stdin=f"x\ny {PAN}".encode())
         assert result.stdout == f"x\ny {MASKED_PAN}".encode()
 
+    def test_final_carriage_return_preserved(self) -> None:
+        """A last line ending in a lone CR (no LF) keeps its CR."""
+        result = run(stdin=f"x\ny {PAN}\r".encode())
+        assert result.stdout == f"x\ny {MASKED_PAN}\r".encode()
+
     def test_empty_input(self) -> None:
         """Empty input gives empty output and exit status 0."""
         result = run()

@@ -1,0 +1,414 @@
+"""Redaction for the standard library's :mod:`logging`: a filter, a formatter, a helper.
+
+Theory of operation
+-------------------
+A :class:`logging.LogRecord` can carry sensitive data through many attributes, and
+formatters downstream re-read most of them: ``getMessage()`` re-merges ``msg`` with
+``args``, ``Formatter.format`` renders ``exc_info`` into ``exc_text`` unless it is
+already set, python-json-logger calls ``formatException(record.exc_info)`` itself and
+copies every non-standard attribute into its output. :class:`RedactingFilter`
+therefore rewrites the record in place so that no attribute it leaves behind holds a
+raw value:
+
+* ``msg`` becomes the redacted result of ``getMessage()`` and ``args`` becomes ``()``,
+  so a second ``getMessage()`` returns the same redacted text and no formatter can
+  re-merge the raw arguments. If %-formatting itself fails, the message is a
+  placeholder naming the failure, never ``str(args)``. A ``dict`` message (as
+  python-json-logger and structlog's stdlib bridge log them) stays a dict, redacted
+  by key and value.
+* ``exc_info`` is rendered with :meth:`logging.Formatter.formatException`, redacted and
+  stored in ``exc_text``; ``exc_info`` is then set to ``None``. Every formatter that
+  re-renders the live exception would otherwise print its original message and its
+  source lines again. Formatters fall back to ``exc_text`` (``logging.Formatter``,
+  python-json-logger), so the traceback still appears, redacted. The cost: handlers
+  that need the live exception object (error trackers) must run before the filter.
+* ``stack_info`` and every attribute that came from ``extra=`` (anything outside the
+  standard ``LogRecord`` attributes) are redacted by key and value. Private
+  attributes (leading ``_``) holding objects other than plain data are framework
+  plumbing (structlog's ``_logger``) and are left alone; formatters do not render them.
+
+The record is shared by every handler that sees it, so redacting it once redacts it
+for all later handlers too. Attach the filter to *handlers*, not loggers: a logger's
+filters only run for records logged on that very logger, never for records propagated
+from its children. :func:`install` does this for every handler of the root logger.
+
+The filter never raises into the logging call: if anything fails, the record is
+replaced by a placeholder (message, exception, stack and every extra) and counted
+under ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from redactor import Redactor, default_redactor
+from redactor.engine import FAILED
+from redactor.policy import Policy
+
+__all__ = [
+    "PolicyLike",
+    "RedactingFilter",
+    "RedactingFormatter",
+    "install",
+    "provably_clean",
+    "resolve_redactor",
+]
+
+#: What ``policy=`` accepts: a :class:`Policy`, a TOML file path, or a mapping of the
+#: same shape as the TOML file (what ``logging.config.dictConfig`` passes through).
+PolicyLike = Policy | str | os.PathLike[str] | Mapping[str, Any]
+
+_BARE_RECORD = logging.LogRecord("", 0, "", 0, "", (), None).__dict__
+#: A record with no more attributes than this has no extras: the common case is decided
+#: by one ``len()``.
+_BARE_SIZE = len(_BARE_RECORD)
+#: Attributes every ``LogRecord`` has; anything else on a record came from ``extra=``
+#: (or from a filter or formatter that ran earlier). ``message`` and ``asctime`` are
+#: added by ``Formatter.format``; ``taskName`` exists from Python 3.12 on.
+_STANDARD = frozenset(_BARE_RECORD) | {"message", "asctime", "taskName"}
+
+#: Values of these types are data a formatter may render, even under a private name.
+_DATA = (str, bytes, bytearray, int, float, dict, list, tuple)
+
+_FORMATTER = logging.Formatter()
+
+
+def resolve_redactor(
+    redactor: Redactor | None = None, policy: PolicyLike | None = None
+) -> Redactor:
+    """Return the redactor an integration should use.
+
+    Args:
+        redactor: a shared redactor; wins when given.
+        policy: a :class:`Policy`, a TOML path or a policy mapping; compiled into a new
+            redactor.
+
+    Returns:
+        ``redactor``, a redactor compiled from ``policy``, or the process-wide
+        :func:`redactor.default_redactor`.
+
+    Raises:
+        ValueError: both arguments were given.
+        PolicyError: the policy is invalid (raised at configuration time, never while
+            logging).
+    """
+    if redactor is not None and policy is not None:
+        raise ValueError("pass either redactor= or policy=, not both")
+    if redactor is not None:
+        return redactor
+    if policy is None:
+        return default_redactor()
+    if isinstance(policy, Policy):
+        return Redactor(policy)
+    if isinstance(policy, Mapping):
+        return Redactor(Policy.from_dict(policy))
+    return Redactor(Policy.from_toml(policy))
+
+
+class RedactingFilter(logging.Filter):
+    """A :class:`logging.Filter` that redacts a record in place and always lets it pass.
+
+    Attach it to handlers (``handler.addFilter(...)``, or ``"filters": [...]`` of a
+    handler in ``dictConfig`` with ``"()": "redactor.stdlib.RedactingFilter"``).
+    Place it before any handler that sends records off the process, including
+    ``QueueHandler`` so that records cross the queue already redacted.
+
+    Args:
+        name: as for :class:`logging.Filter`; only records of this logger subtree are
+            redacted (the default ``""`` redacts all).
+        redactor: the shared redactor to use.
+        policy: a policy (object, TOML path or mapping) to compile a redactor from.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        redactor: Redactor | None = None,
+        policy: PolicyLike | None = None,
+    ) -> None:
+        super().__init__(name)
+        self._redactor = resolve_redactor(redactor, policy)
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor this filter uses (read its ``counts()`` for metrics)."""
+        return self._redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place.
+
+        Args:
+            record: the record on its way to the handler.
+
+        Returns:
+            True, so the redacted record is still emitted. As with any
+            :class:`logging.Filter` given a ``name``, records of other logger subtrees
+            are rejected (False) rather than passed on unredacted.
+        """
+        if self.nlen and not super().filter(record):
+            return False
+        try:
+            self._redact(record)
+        except Exception:  # fail closed: never raise into the logging call
+            self._fail(record)
+        return True
+
+    def _redact(self, record: logging.LogRecord) -> None:
+        r = self._redactor
+        msg = record.msg
+        if isinstance(msg, dict) and not record.args:
+            record.msg = self._redact_dict_message(msg)
+        else:
+            record.msg = self._message(record)
+        record.args = ()
+        if "message" in record.__dict__:  # a formatter already ran on this record
+            record.message = record.getMessage()
+        exc_info = record.exc_info
+        if exc_info and exc_info[0] is not None:
+            record.exc_text = r.redact(_FORMATTER.formatException(exc_info))
+        elif record.exc_text:
+            record.exc_text = r.redact(record.exc_text)
+        record.exc_info = None
+        if record.stack_info:
+            record.stack_info = r.redact(record.stack_info)
+        if len(record.__dict__) > _BARE_SIZE:
+            names = record.__dict__.keys() - _STANDARD
+            if names:
+                self._redact_extra(record, names)
+
+    def _message(self, record: logging.LogRecord) -> str:
+        try:
+            message = record.getMessage()
+        except Exception as exc:  # the raw args must not reach a fallback rendering
+            self._redactor.note("error")
+            return _format_failure(self._redactor, record, exc)
+        return self._redactor.redact_line(message)
+
+    def _redact_dict_message(self, msg: dict[Any, Any]) -> Any:
+        """Redact a dict message; a live exception under ``exc_info`` becomes text.
+
+        structlog's stdlib bridge keeps ``exc_info`` inside the event dict until its
+        ``ProcessorFormatter`` renders it; rendered later it would show the raw
+        exception, so it is rendered now into ``exception`` as structlog's own
+        ``format_exc_info`` would.
+        """
+        exc_info = _exc_info_of(msg.get("exc_info"))
+        if "exc_info" in msg and (exc_info is not None or msg["exc_info"] is True):
+            msg = dict(msg)
+            del msg["exc_info"]
+            if exc_info is not None:
+                msg["exception"] = _FORMATTER.formatException(exc_info)
+        if provably_clean(self._redactor, msg):
+            return msg
+        return self._redactor.redact_event(msg)
+
+    def _redact_extra(self, record: logging.LogRecord, names: set[str]) -> None:
+        attrs = record.__dict__
+        extra = {
+            name: attrs[name]
+            for name in names
+            if not name.startswith("_") or isinstance(attrs[name], _DATA)
+        }
+        if not extra or provably_clean(self._redactor, extra):
+            return
+        redacted = self._redactor.redact_event(extra)
+        if not isinstance(redacted, dict) or len(redacted) != len(extra):
+            raise ValueError("extra attributes could not be redacted")  # -> fail closed
+        for (old, _), (new, value) in zip(extra.items(), redacted.items(), strict=True):
+            if new != old:  # a key that was itself sensitive
+                del attrs[old]
+                if not isinstance(new, str) or new in _STANDARD:
+                    continue
+            attrs[new] = value
+
+    def _fail(self, record: logging.LogRecord) -> None:
+        """Replace everything a formatter could render by placeholders."""
+        self._redactor.note("error")
+        record.msg = FAILED
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        attrs = record.__dict__
+        if "message" in attrs:
+            record.message = FAILED
+        for name in attrs.keys() - _STANDARD:
+            if not name.startswith("_") or isinstance(attrs[name], _DATA):
+                attrs[name] = FAILED
+
+
+def _format_failure(redactor: Redactor, record: logging.LogRecord, exc: Exception) -> str:
+    """The message that stands in for one whose %-formatting raised.
+
+    It names the exception type and shows the redacted template, never the arguments:
+    ``logging`` itself would print them raw in its "--- Logging error ---" report.
+    """
+    try:
+        template = redactor.redact_line(str(record.msg))
+    except Exception:
+        template = FAILED
+    return f"{FAILED} log message formatting failed ({type(exc).__name__}); template: {template}"
+
+
+def _reject(value: Any) -> Any:
+    raise TypeError("not plain JSON data")
+
+
+def provably_clean(redactor: Redactor, data: Mapping[str, Any]) -> bool:
+    """Return True if one scan shows ``redactor.redact_event(data)`` would change nothing.
+
+    Structural redaction scans every key and value separately; most log fields hold
+    nothing sensitive, and proving that for the whole dict at once costs one pre-filter
+    pass over its JSON text instead of one per string. The proof is
+    :meth:`Redactor.redact_line` leaving the JSON rendering unchanged, which is the
+    core's own contract for JSON lines. Anything that is not plain JSON data (objects a
+    formatter would ``str()``, non-string keys) is not proven clean, so it takes the
+    full structural path.
+
+    Args:
+        redactor: the redactor whose policy decides.
+        data: the fields, not mutated.
+
+    Returns:
+        True when ``data`` can be emitted as it is; False means "redact it".
+    """
+    try:
+        text = json.dumps(data, ensure_ascii=False, default=_reject)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return redactor.redact_line(text) == text
+
+
+def _exc_info_of(value: Any) -> tuple[Any, ...] | None:
+    """Return an exception triple for what a ``exc_info`` field may hold, else None."""
+    if isinstance(value, BaseException):
+        return (type(value), value, value.__traceback__)
+    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], BaseException):
+        return value
+    if value is True:
+        current = sys.exc_info()
+        return current if current[1] is not None else None
+    return None
+
+
+class RedactingFormatter(logging.Formatter):
+    """Wraps any formatter and redacts its final output (belt and braces).
+
+    For handlers whose records you do not control: whatever the inner formatter
+    renders, message, arguments, extras or a traceback it renders itself, is redacted
+    as the line it produced. JSON output is redacted structurally and stays valid
+    JSON; other output is redacted as text. A non-string result (fluent-logger's
+    ``FluentRecordFormatter`` returns a dict) is redacted as an event.
+
+    In ``dictConfig``: ``{"()": "redactor.stdlib.RedactingFormatter", "format": ...}``
+    wraps a plain ``logging.Formatter``; ``"inner": {"()": "dotted.Factory", ...}``
+    wraps any other formatter built from that factory and keyword arguments.
+
+    Args:
+        fmt: format string of the plain formatter built when ``inner`` is not given.
+        datefmt: its date format.
+        style: its style (``%``, ``{`` or ``$``).
+        validate: passed to :class:`logging.Formatter`.
+        inner: the formatter to wrap, or a mapping with a ``"()"`` factory (a callable
+            or a dotted name) and its keyword arguments.
+        redactor: the shared redactor to use.
+        policy: a policy (object, TOML path or mapping) to compile a redactor from.
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        inner: logging.Formatter | Mapping[str, Any] | None = None,
+        redactor: Redactor | None = None,
+        policy: PolicyLike | None = None,
+    ) -> None:
+        super().__init__(fmt, datefmt, style, validate)  # type: ignore[arg-type]
+        self._redactor = resolve_redactor(redactor, policy)
+        if inner is None:
+            self._inner: logging.Formatter = logging.Formatter(fmt, datefmt, style, validate)  # type: ignore[arg-type]
+        elif isinstance(inner, logging.Formatter):
+            self._inner = inner
+        else:
+            self._inner = _build_formatter(inner)
+
+    @property
+    def inner(self) -> logging.Formatter:
+        """The wrapped formatter."""
+        return self._inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the inner formatter's output, redacted; never raises.
+
+        Args:
+            record: the record to format.
+
+        Returns:
+            The redacted output (a redacted dict if the inner formatter returns one).
+        """
+        try:
+            out: Any = self._inner.format(record)
+        except Exception as exc:
+            self._redactor.note("error")
+            return f"{FAILED} log record formatting failed ({type(exc).__name__})"
+        if isinstance(out, str):
+            return self._redactor.redact_line(out)
+        return self._redactor.redact_event(out)  # type: ignore[no-any-return]
+
+
+def _build_formatter(spec: Mapping[str, Any]) -> logging.Formatter:
+    """Build a formatter from ``{"()": factory, **kwargs}`` as ``dictConfig`` would."""
+    kwargs = dict(spec)
+    factory: Callable[..., Any] | str | None = kwargs.pop("()", None)
+    if isinstance(factory, str):
+        import logging.config  # only at configuration time
+
+        factory = logging.config.BaseConfigurator({}).resolve(factory)
+    if factory is None or not callable(factory):
+        raise ValueError('inner formatter mapping needs a "()" factory')
+    formatter = factory(**kwargs)
+    if not isinstance(formatter, logging.Formatter):
+        raise TypeError("inner factory did not return a logging.Formatter")
+    return formatter
+
+
+def install(
+    logger: logging.Logger | None = None,
+    *,
+    redactor: Redactor | None = None,
+    policy: PolicyLike | None = None,
+) -> RedactingFilter:
+    """Attach one :class:`RedactingFilter` to every handler of a logger (root by default).
+
+    Call it after logging is configured: handlers added later are not covered, and
+    neither is ``logging.lastResort`` (used when no handler exists at all). Handlers
+    that already carry a :class:`RedactingFilter` keep theirs.
+
+    Args:
+        logger: whose handlers to cover; None means the root logger.
+        redactor: the shared redactor to use.
+        policy: a policy (object, TOML path or mapping) to compile a redactor from.
+
+    Returns:
+        The filter, for its ``redactor.counts()``.
+
+    Raises:
+        ValueError: the logger has no handlers, so nothing would be redacted.
+    """
+    target = logger if logger is not None else logging.getLogger()
+    if not target.handlers:
+        raise ValueError(f"logger {target.name!r} has no handlers; configure logging first")
+    flt = RedactingFilter(redactor=redactor, policy=policy)
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(flt)
+    return flt

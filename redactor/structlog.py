@@ -1,0 +1,134 @@
+"""Redaction for structlog: a processor that redacts the whole event dict.
+
+Place :class:`RedactingProcessor` after the processors that turn live objects into
+text (``format_exc_info`` or ``dict_tracebacks``, ``StackInfoRenderer``) and before
+the renderer (``JSONRenderer``, ``ConsoleRenderer``, ``LogfmtRenderer``, or
+``ProcessorFormatter.wrap_for_formatter``)::
+
+    structlog.configure(processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso"),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,   # or dict_tracebacks
+        RedactingProcessor(),                   # after these, before the renderer
+        structlog.processors.JSONRenderer(),
+    ])
+
+Bound context (``bind``, ``contextvars``) is merged into the event dict before any
+processor runs, so it is redacted like every other key. Values are redacted by key and
+value to any depth (see :meth:`redactor.Redactor.redact_event`); objects that are not
+plain data are turned into redacted strings, so a renderer cannot ``repr()`` them raw.
+
+If the processor is placed too early and still finds a live ``exc_info`` or
+``stack_info=True``, it renders them itself (with structlog's ``format_exc_info`` and
+``StackInfoRenderer``) before redacting, so they cannot reach the renderer raw.
+
+Inside ``structlog.stdlib.ProcessorFormatter`` put it in ``processors`` after
+``format_exc_info`` and before ``remove_processors_meta`` and the renderer: it then
+covers structlog events and foreign (stdlib) records alike. The formatter's
+``_record`` and ``_from_structlog`` keys are passed through untouched (the meta
+processor removes them). If a :class:`redactor.stdlib.RedactingFilter` also sits on
+that handler it has already moved the exception into ``record.exc_text``; add the
+processor to ``foreign_pre_chain`` too and it carries that (redacted) text into the
+event dict, which ``ProcessorFormatter`` would otherwise drop.
+
+``dict_tracebacks`` shows frame locals, each ``repr`` cut at 80 characters *before* this
+processor sees it: a value cut in the middle may no longer look like what it is. Use
+``ExceptionRenderer(ExceptionDictTransformer(show_locals=False))`` (or
+``locals_max_string=None``) in payment code.
+
+The processor never raises: on failure the event becomes ``{"event":
+"[REDACTION_FAILED]"}`` and is counted under ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from redactor import Redactor
+from redactor.engine import FAILED
+from redactor.stdlib import PolicyLike, provably_clean, resolve_redactor
+
+__all__ = ["PASSTHROUGH_KEYS", "RedactingProcessor"]
+
+#: Keys structlog's ``ProcessorFormatter`` uses for plumbing, never rendered.
+PASSTHROUGH_KEYS: frozenset[str] = frozenset({"_record", "_from_structlog"})
+
+_STACK = structlog.processors.StackInfoRenderer(additional_ignores=[__name__])
+
+
+class RedactingProcessor:
+    """A structlog processor that returns a redacted copy of the event dict.
+
+    Args:
+        redactor: the shared redactor to use.
+        policy: a policy (object, TOML path or mapping) to compile a redactor from.
+        passthrough: keys left untouched (``ProcessorFormatter`` plumbing by default).
+    """
+
+    __slots__ = ("_passthrough", "_redactor")
+
+    def __init__(
+        self,
+        *,
+        redactor: Redactor | None = None,
+        policy: PolicyLike | None = None,
+        passthrough: Collection[str] = PASSTHROUGH_KEYS,
+    ) -> None:
+        self._redactor = resolve_redactor(redactor, policy)
+        self._passthrough = frozenset(passthrough)
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor this processor uses (read its ``counts()`` for metrics)."""
+        return self._redactor
+
+    def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        """Redact ``event_dict``.
+
+        Args:
+            logger: the wrapped logger (unused).
+            method_name: the log method name (unused).
+            event_dict: the event so far.
+
+        Returns:
+            ``event_dict`` itself when nothing in it is sensitive, otherwise a redacted
+            copy; either way with the passthrough keys unchanged and the input not
+            mutated.
+        """
+        kept: dict[str, Any] = {}
+        try:
+            for key in self._passthrough:
+                if key in event_dict:
+                    kept[key] = event_dict[key]
+            event = {k: v for k, v in event_dict.items() if k not in kept} if kept else event_dict
+            event = self._render_live(logger, method_name, event, kept.get("_record"))
+            if provably_clean(self._redactor, event):
+                return event_dict if event is event_dict else {**event, **kept}
+            redacted = self._redactor.redact_event(event)
+            if not isinstance(redacted, dict):
+                raise TypeError("event dict redaction failed")  # -> fail closed below
+        except Exception:  # fail closed: never raise into the logging call
+            self._redactor.note("error")
+            redacted = {"event": FAILED}
+        redacted.update(kept)
+        return redacted
+
+    def _render_live(
+        self, logger: WrappedLogger, method_name: str, event: EventDict, record: Any
+    ) -> EventDict:
+        """Turn a live exception or stack request into text before it is redacted."""
+        if "exc_info" in event:
+            event = structlog.processors.format_exc_info(logger, method_name, dict(event))
+        elif "exception" not in event and record is not None:
+            exc_text = getattr(record, "exc_text", None)
+            if isinstance(exc_text, str) and exc_text:
+                event = {**event, "exception": exc_text}
+        if event.get("stack_info") is True:
+            event = _STACK(logger, method_name, dict(event))
+        return event

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 
 import regex
 
+from redactor.backends import make_prefilter
 from redactor.detectors.base import Candidate, Detector, Hit
 from redactor.errors import RedactionFailed
 from redactor.finding import Finding
 from redactor.keys import KeyCatalog
 from redactor.maskers import REDACTED, Masker, Placeholder
-from redactor.prefilter import Prefilter
 
 __all__ = ["FAILED", "CustomPattern", "Scanner"]
 
@@ -55,6 +55,14 @@ except ImportError:  # pragma: no cover - Python 3.10
 _GROUP_DEF = re.compile(r"\(\?P<([A-Za-z_]\w*)>")
 _GROUP_REF = re.compile(r"\(\?P=([A-Za-z_]\w*)\)")
 _JSON_BARE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]+)?|true|false|null")
+
+
+@dataclass(frozen=True, slots=True)
+class _Combined:
+    """A combined pattern and which detector each of its tag groups stands for."""
+
+    pattern: re.Pattern[str] | None
+    by_group: dict[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +132,7 @@ class Scanner:
         allow_values: exact values that are never findings.
         custom: user-supplied patterns, run after the built-in pass.
         timeout: seconds each user-supplied pattern may run on one string.
+        backend: pre-filter backend, see :func:`redactor.backends.make_prefilter`.
     """
 
     def __init__(
@@ -134,6 +143,7 @@ class Scanner:
         allow_values: frozenset[str] = frozenset(),
         custom: Sequence[CustomPattern] = (),
         timeout: float = 0.25,
+        backend: str = "auto",
     ) -> None:
         self._detectors = tuple(detectors)
         self._maskers = dict(maskers)
@@ -149,26 +159,49 @@ class Scanner:
         bodies = [
             _prefixed(d.pattern, p) for d, p in zip(self._detectors, self._prefixes, strict=True)
         ]
-        # An empty tag group closes each alternative: ``lastindex`` then names the
-        # detector, and no group opens before the first character test (which would
-        # stop the regex engine from rejecting the alternative in one comparison).
         # Key-triggered detectors are not in the combined pattern: the pre-filter's
         # reversed key scan already knows where every sensitive key starts, so they are
         # matched only there instead of being tried at every letter of the text.
-        self._keyed = tuple(i for i, d in enumerate(self._detectors) if d.trigger.keyed)
-        tagged = [f"{body}\n(?P<t{i}>)" for i, body in enumerate(bodies) if i not in self._keyed]
-        self._combined: re.Pattern[str] | None = (
-            re.compile("|".join(tagged), re.VERBOSE) if tagged else None
-        )
+        self._keyed = frozenset(i for i, d in enumerate(self._detectors) if d.trigger.keyed)
+        self._keyed_first = min(self._keyed, default=len(self._detectors))
+        self._bodies = tuple(bodies)
         self._single = tuple(re.compile(body, re.VERBOSE) for body in bodies)
         self._firsts = tuple(first_chars(d.pattern) for d in self._detectors)
         self._by_char: dict[str, tuple[int, ...]] = {}
-        self._by_group: dict[int, int] = {}
-        if self._combined is not None:
-            for name, group in self._combined.groupindex.items():
+        self._combined: dict[frozenset[int], _Combined] = {}
+        self._everything = frozenset(range(len(self._detectors)))
+        # The pure pre-filter also locates keys; the batch one (Hyperscan when
+        # installed) decides which texts to scan. Both are built from the same triggers.
+        self._prefilter, self._batch = make_prefilter(self._detectors, catalog, backend)
+        self._combined_for(self._everything)  # compile the common case up front
+
+    def _combined_for(self, subset: frozenset[int]) -> _Combined:
+        """The one pattern of the detectors in ``subset`` (compiled once, then cached).
+
+        An empty tag group closes each alternative: ``lastindex`` then names the
+        detector, and no group opens before the first character test (which would stop
+        the regex engine from rejecting the alternative in one comparison). A line is
+        scanned only with the detectors whose triggers it holds, typically one or two.
+        """
+        combined = self._combined.get(subset)
+        if combined is not None:
+            return combined
+        indices = sorted(subset - self._keyed)
+        tagged = [f"{self._bodies[i]}\n(?P<t{i}>)" for i in indices]
+        pattern = re.compile("|".join(tagged), re.VERBOSE) if tagged else None
+        by_group: dict[int, int] = {}
+        if pattern is not None:
+            for name, group in pattern.groupindex.items():
                 if name[0] == "t" and name[1:].isdigit():
-                    self._by_group[group] = int(name[1:])
-        self._prefilter = Prefilter(self._detectors, catalog)
+                    by_group[group] = int(name[1:])
+        combined = _Combined(pattern, by_group)
+        if len(self._combined) >= 512:  # bounded: subsets come from the input
+            everything = self._combined.get(self._everything)
+            self._combined.clear()
+            if everything is not None:
+                self._combined[self._everything] = everything
+        self._combined[subset] = combined
+        return combined
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -184,7 +217,29 @@ class Scanner:
         """Return whether any detector could fire on ``text`` (a cheap superset test)."""
         if self._custom:
             return True
-        return bool(self._detectors) and self._prefilter(text)
+        return bool(self._detectors) and self._batch(text)
+
+    def subset(self, text: str) -> frozenset[int]:
+        """Return the detectors that can fire on ``text`` (indices; empty: none)."""
+        if not self._detectors:
+            return frozenset()
+        return self._batch.subset(text)
+
+    def candidates(self, texts: Sequence[str]) -> list[frozenset[int]]:
+        """Return, per text, the detectors that can fire on it (one pass over a batch)."""
+        if not self._detectors:
+            return [frozenset()] * len(texts)
+        return self._batch.select(texts)
+
+    @property
+    def has_custom(self) -> bool:
+        """Whether user patterns exist: they run on every text, triggers or not."""
+        return bool(self._custom)
+
+    @property
+    def backend(self) -> str:
+        """The name of the pre-filter backend in use (``python`` or ``hyperscan``)."""
+        return self._batch.name
 
     # -- finding -----------------------------------------------------------------------
 
@@ -227,22 +282,27 @@ class Scanner:
         return able
 
     def _key_starts(self, text: str) -> list[int]:
-        """Offsets where a sensitive key may start (empty without keyed detectors)."""
-        if not self._keyed:
-            return []
+        """Offsets where a sensitive key may start, in increasing order."""
         starts = self._prefilter.key_starts(text)
         if starts is None:  # lower-casing changed the length: scan forwards instead
             seen = {m.start() for i in self._keyed for m in self._single[i].finditer(text)}
             starts = sorted(seen)
         return starts
 
-    def _builtin_hits(self, text: str) -> Iterator[tuple[int, Hit]]:
-        """Yield hits left to right; see the overlap rule in the module docstring."""
-        search = self._combined.search if self._combined is not None else None
-        keys = self._key_starts(text)
+    def _builtin_hits(self, text: str, subset: frozenset[int]) -> Iterator[tuple[int, Hit]]:
+        """Yield hits left to right; see the overlap rule in the module docstring.
+
+        Args:
+            text: the text to scan.
+            subset: the detectors that can match (from the pre-filter); others are
+                neither searched for nor retried.
+        """
+        combined = self._combined_for(subset)
+        search = combined.pattern.search if combined.pattern is not None else None
+        by_group = combined.by_group
+        keys = self._key_starts(text) if subset & self._keyed else []
         key_at = 0
-        count = len(self._detectors)
-        keyed_first = self._keyed[0] if self._keyed else count
+        keyed_first = self._keyed_first
         pos = 0
         match = search(text, 0) if search is not None else None
         while True:
@@ -253,20 +313,18 @@ class Scanner:
             key = keys[key_at] if key_at < len(keys) else -1
             if match is None and key < 0:
                 return
+            own = -1
             if match is not None and (key < 0 or match.start() <= key):
                 start = match.start()
-                first = self._by_group[match.lastindex or 0]
+                first = own = by_group[match.lastindex or 0]
                 if key == start:
                     first = min(first, keyed_first)
             else:
                 start, first = key, keyed_first
-            own = -1
-            if match is not None and match.start() == start:
-                own = self._by_group[match.lastindex or 0]
             hit = None
             index = first
             for index in self._able_to_start(text[start]):
-                if index < first:
+                if index < first or index not in subset:
                     continue
                 if index == own:
                     candidate: re.Match[str] | None = match
@@ -306,10 +364,14 @@ class Scanner:
                 found.append((rule.name, Hit(start, end, rule.kind)))
         return found
 
-    def _hits(self, text: str) -> list[tuple[str, Hit]]:
-        if not self.has_candidate(text):
-            return []
-        hits = [(self._detectors[i].name, hit) for i, hit in self._builtin_hits(text)]
+    def _hits(self, text: str, subset: frozenset[int] | None) -> list[tuple[str, Hit]]:
+        if subset is None:
+            subset = self.subset(text)
+        hits = (
+            [(self._detectors[i].name, hit) for i, hit in self._builtin_hits(text, subset)]
+            if subset
+            else []
+        )
         if self._custom:
             taken = [(hit.start, hit.end) for _, hit in hits]
             hits.extend(self._custom_hits(text, taken))
@@ -332,22 +394,33 @@ class Scanner:
             return value
         return self._mask(kind, value)
 
-    def scan(self, text: str) -> list[Finding]:
-        """Return the findings in ``text`` with masked previews, never raw values."""
+    def scan(self, text: str, subset: frozenset[int] | None = None) -> list[Finding]:
+        """Return the findings in ``text`` with masked previews, never raw values.
+
+        Args:
+            text: the text.
+            subset: the detectors that can match, if already known (from a batch
+                pre-filter pass over a text containing this one); None asks the
+                pre-filter.
+        """
         return [
             Finding(
                 hit.kind, rule, hit.start, hit.end, self._mask(hit.kind, text[hit.start : hit.end])
             )
-            for rule, hit in self._hits(text)
+            for rule, hit in self._hits(text, subset)
         ]
 
-    def redact(self, text: str) -> tuple[str, list[Finding]]:
+    def redact(self, text: str, subset: frozenset[int] | None = None) -> tuple[str, list[Finding]]:
         """Return ``text`` with every finding replaced, and the findings.
+
+        Args:
+            text: the text.
+            subset: as for :meth:`scan`.
 
         Raises:
             RedactionFailed: a user-supplied pattern timed out; the caller fails closed.
         """
-        findings = self.scan(text)
+        findings = self.scan(text, subset)
         if not findings:
             return text, findings
         parts: list[str] = []

@@ -50,6 +50,33 @@ def shape_of(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass").translate(SHAPE_TABLE)
 
 
+_NOTHING: frozenset[int] = frozenset()
+Element = tuple[str, ...]
+
+
+def _owners(detectors: Sequence[Detector], kept: tuple[str, ...]) -> dict[Element, frozenset[int]]:
+    """Map each trigger element to the indices of the detectors that declared it.
+
+    Elements are ``("anchor", literal)``, ``("shape", lead, tail)``, ``("word", word)``,
+    ``("keyed", "")`` and ``("always", "")``.
+    """
+    owners: dict[Element, set[int]] = {}
+    for index, detector in enumerate(detectors):
+        trigger = detector.trigger
+        elements: list[Element] = [
+            ("anchor", a) for a in kept if any(a in b for b in trigger.anchors)
+        ]
+        elements += [("shape", lead, tail) for lead, tail in trigger.shapes]
+        elements += [("word", word) for word in trigger.words]
+        if trigger.keyed:
+            elements.append(("keyed", ""))
+        if trigger.always:
+            elements.append(("always", ""))
+        for element in elements:
+            owners.setdefault(element, set()).add(index)
+    return {element: frozenset(indices) for element, indices in owners.items()}
+
+
 def _minimal(needles: set[str]) -> tuple[str, ...]:
     """Drop needles that contain another needle: finding the shorter one suffices."""
     return tuple(sorted(n for n in needles if not any(o != n and o in n for o in needles)))
@@ -68,15 +95,24 @@ class Prefilter:
         shapes: dict[str, set[str]] = {}
         words: set[str] = set()
         keyed = False
-        self._always = False
+        always = False
         for detector in detectors:
             trigger = detector.trigger
-            self._always |= trigger.always
+            always |= trigger.always
             anchors.update(trigger.anchors)
             for lead, tail in trigger.shapes:
                 shapes.setdefault(lead, set()).add(tail)
             words.update(trigger.words)
             keyed |= trigger.keyed
+        #: The union of the triggers, for other backends built from the same facts.
+        self.always = always
+        self.anchors = _minimal(anchors)
+        self.shapes = {lead: tuple(sorted(tails)) for lead, tails in sorted(shapes.items())}
+        self.words = tuple(sorted(words))
+        self.keyed = keyed
+        #: Which detectors (by index) each trigger element stands for. An anchor kept by
+        #: ``_minimal`` also stands for the detectors of the longer anchors it is in.
+        self.owners = _owners(detectors, self.anchors)
         self._anchors: re.Pattern[str] | None = None
         if anchors:
             trie = render_trie(build_trie((a,) for a in _minimal(anchors)), cased=False)
@@ -84,6 +120,11 @@ class Prefilter:
         self._shapes = tuple(
             re.compile((re.escape(lead) + "(?:" + "|".join(sorted(tails)) + ")").encode())
             for lead, tails in sorted(shapes.items())
+        )
+        self._pairs = tuple(
+            (re.compile((re.escape(lead) + tail).encode()), self.owners[("shape", lead, tail)])
+            for lead, tails in self.shapes.items()
+            for tail in tails
         )
         self._words = tuple(sorted(words))
         self._word_boundary = re.compile(
@@ -117,9 +158,36 @@ class Prefilter:
         end = len(text)
         return [end - m.end() for m in reversed(list(pattern.finditer(lowered[::-1])))]
 
+    def subset(self, text: str) -> frozenset[int]:
+        """Return the detectors (indices) whose trigger is in ``text``: all that can match.
+
+        Unlike the yes/no test, every trigger is evaluated, so this costs more; the
+        scanner asks it only of texts that passed, or lets a batch backend answer.
+        """
+        if not self(text):
+            return _NOTHING
+        owners = self.owners
+        found: set[int] = set(owners.get(("always", ""), ()))
+        for anchor in self.anchors:
+            if anchor in text:
+                found.update(owners[("anchor", anchor)])
+        if self._pairs:
+            shape = text.encode("utf-8", "surrogatepass").translate(SHAPE_TABLE)
+            for pattern, indices in self._pairs:
+                if pattern.search(shape) is not None:
+                    found.update(indices)
+        lowered = text.lower()
+        for word in self.words:
+            if word in lowered and self._word_boundary.search(lowered):
+                found.update(owners[("word", word)])
+        keys = self._key_pattern(lowered)
+        if keys is not None and keys.search(lowered[::-1]) is not None:
+            found.update(owners[("keyed", "")])
+        return frozenset(found)
+
     def __call__(self, text: str) -> bool:
         """Return False only if no detector can match anywhere in ``text``."""
-        if self._always:
+        if self.always:
             return True
         if self._anchors is not None and self._anchors.search(text) is not None:
             return True

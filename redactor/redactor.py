@@ -27,14 +27,16 @@ class Redactor:
 
     Args:
         policy: what to find and how to show it; None means :meth:`Policy.default`.
+        backend: which pre-filter runs before the scan: ``auto`` (Hyperscan when
+            installed), ``python`` or ``hyperscan``. The output is the same with each.
 
     Raises:
         PolicyError: the policy names an HMAC key that is not in the environment.
     """
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(self, policy: Policy | None = None, *, backend: str = "auto") -> None:
         self._policy = policy if policy is not None else Policy.default()
-        compiled = compile_policy(self._policy)
+        compiled = compile_policy(self._policy, backend)
         self._scanner = compiled.scanner
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
@@ -77,10 +79,11 @@ class Redactor:
                 if isinstance(text, (bytes, bytearray))
                 else str(text)
             )
+        return self._redact_text(text, None)
+
+    def _redact_text(self, text: str, subset: frozenset[int] | None) -> str:
         try:
-            if not self._scanner.has_candidate(text):
-                return text
-            out, findings = self._scanner.redact(text)
+            out, findings = self._scanner.redact(text, subset)
         except Exception:  # fail closed
             self._record([Finding("error", "redaction_failed", 0, len(text), FAILED)])
             return FAILED
@@ -96,8 +99,11 @@ class Redactor:
         structurally and re-serialized; bytes are decoded as UTF-8 with replacement;
         other objects go through ``str()``. Never raises (fails closed).
         """
+        return self._event(event, None)
+
+    def _event(self, event: Any, subset: frozenset[int] | None) -> Any:
         try:
-            return self._structured.event(event)
+            return self._structured.event(event, subset=subset)
         except Exception:  # fail closed
             self._record([Finding("error", "redaction_failed", 0, 0, FAILED)])
             return FAILED
@@ -107,23 +113,36 @@ class Redactor:
 
         A JSON line keeps its keys, order and formatting style and stays valid JSON.
         """
-        if looks_like_json(line):
-            if not self._scanner.has_candidate(line) and "\\u" not in line:
-                return line
-            try:
-                parsed = json.loads(line)
-            except (ValueError, RecursionError):
-                return self.redact(line)
-            if isinstance(parsed, (dict, list)):
-                try:
-                    return dumps_like(self.redact_event(parsed), line)
-                except (ValueError, RecursionError):
-                    self._record([Finding("error", "redaction_failed", 0, 0, FAILED)])
-                    return FAILED
-        return self.redact(line)
+        return self._redact_line(line, None)
+
+    def _redact_line(self, line: str, subset: frozenset[int] | None) -> str:
+        """Redact one line, given the detectors its raw text can trigger (None: ask)."""
+        if not looks_like_json(line):
+            return self._redact_text(line, subset)
+        # "\u0040" and "\/" decode to characters that triggers look for ("@", "://"),
+        # so such lines are judged per decoded value rather than on their raw text.
+        decoded_differs = "\\u" in line or "\\/" in line
+        if subset is None:
+            subset = self._scanner.subset(line)
+        if not subset and not decoded_differs and not self._scanner.has_custom:
+            return line
+        try:
+            parsed = json.loads(line)
+        except (ValueError, RecursionError):
+            return self._redact_text(line, subset)
+        if not isinstance(parsed, (dict, list)):
+            return self._redact_text(line, subset)
+        try:
+            return dumps_like(self._event(parsed, None if decoded_differs else subset), line)
+        except (ValueError, RecursionError):
+            self._record([Finding("error", "redaction_failed", 0, 0, FAILED)])
+            return FAILED
 
     def redact_lines(self, lines: Sequence[str]) -> list[str]:
         """Redact a batch of log lines (the CLI and the sidecar's entry point).
+
+        One pre-filter pass over the whole batch tells, per line, which detectors can
+        match; lines that can match nothing are passed through without further work.
 
         Args:
             lines: lines without their terminators.
@@ -131,8 +150,20 @@ class Redactor:
         Returns:
             The redacted lines, same count and order.
         """
-        redact_line = self.redact_line
-        return [redact_line(line) for line in lines]
+        subsets = self._scanner.candidates(lines)
+        everyone = self._scanner.has_custom
+        redact_line = self._redact_line
+        return [
+            redact_line(line, subset)
+            if subset or everyone or (("\\u" in line or "\\/" in line) and looks_like_json(line))
+            else line
+            for line, subset in zip(lines, subsets, strict=True)
+        ]
+
+    @property
+    def backend(self) -> str:
+        """The pre-filter backend in use: ``python`` or ``hyperscan``."""
+        return self._scanner.backend
 
     def scan(self, text: str) -> list[Finding]:
         """Return findings in ``text``: kind, rule, span and masked preview, never the value.

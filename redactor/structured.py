@@ -74,16 +74,22 @@ class StructuredRedactor:
         self._catalog = catalog
         self._record = record
 
-    def text(self, value: str) -> str:
-        """Redact one string as text, or structurally if it holds JSON."""
+    def text(self, value: str, subset: frozenset[int] | None = None) -> str:
+        """Redact one string as text, or structurally if it holds JSON.
+
+        Args:
+            value: the string.
+            subset: the detectors that can match, when known from a pre-filter pass
+                over an enclosing text; None asks the pre-filter for this string.
+        """
         if looks_like_json(value):
-            redacted = self._json_text(value, 0)
+            redacted = self._json_text(value, 0, subset)
             if redacted is not None:
                 return redacted
-        if not self._scanner.has_candidate(value):
+        if subset is not None and not subset and not self._scanner.has_custom:
             return value
         try:
-            out, findings = self._scanner.redact(value)
+            out, findings = self._scanner.redact(value, subset)
         except Exception:  # fail closed
             self._record([Finding("error", "redaction_failed", 0, len(value), FAILED)])
             return FAILED
@@ -91,9 +97,12 @@ class StructuredRedactor:
             self._record(findings)
         return out
 
-    def _json_text(self, value: str, depth: int) -> str | None:
+    def _json_text(self, value: str, depth: int, subset: frozenset[int] | None) -> str | None:
         """Redact a string holding JSON; None if it does not parse as an object/array."""
-        if not self._scanner.has_candidate(value) and "\\u" not in value:
+        decoded_differs = "\\u" in value or "\\/" in value
+        if subset is None:
+            subset = self._scanner.subset(value)
+        if not subset and not decoded_differs and not self._scanner.has_custom:
             return value
         try:
             parsed = json.loads(value)
@@ -101,22 +110,29 @@ class StructuredRedactor:
             return None
         if not isinstance(parsed, (dict, list)):
             return None
+        inner = None if decoded_differs else subset
         try:
-            return dumps_like(self.event(parsed, depth + 1), value)
+            return dumps_like(self.event(parsed, depth + 1, inner), value)
         except (ValueError, RecursionError):
             return None
 
-    def event(self, value: Any, depth: int = 0) -> Any:
-        """Return a redacted copy of ``value``."""
+    def event(self, value: Any, depth: int = 0, subset: frozenset[int] | None = None) -> Any:
+        """Return a redacted copy of ``value``.
+
+        Args:
+            value: the event or any part of it.
+            depth: nesting depth so far (bounded by :data:`MAX_DEPTH`).
+            subset: the detectors that can match anywhere in ``value``, if known.
+        """
         if isinstance(value, str):
-            return self.text(value)
+            return self.text(value, subset)
         if value is None or isinstance(value, (bool, float)):
             return value
         if isinstance(value, int):
             digits = str(value)
             if len(digits) < 12:
                 return value
-            redacted = self.text(digits)
+            redacted = self.text(digits, subset)
             return value if redacted == digits else redacted
         if depth >= MAX_DEPTH and isinstance(value, (dict, list, tuple)):
             try:
@@ -125,11 +141,11 @@ class StructuredRedactor:
                 self._record([Finding("error", "redaction_failed", 0, 0, FAILED)])
                 return FAILED
         if isinstance(value, dict):
-            return {self._key(k): self._item(k, v, depth) for k, v in value.items()}
+            return {self._key(k, subset): self._item(k, v, depth, subset) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.event(item, depth + 1) for item in value]
+            return [self.event(item, depth + 1, subset) for item in value]
         if isinstance(value, tuple):
-            return tuple(self.event(item, depth + 1) for item in value)
+            return tuple(self.event(item, depth + 1, subset) for item in value)
         if isinstance(value, (bytes, bytearray, memoryview)):
             return self.text(bytes(value).decode("utf-8", "replace"))
         try:
@@ -139,13 +155,13 @@ class StructuredRedactor:
             return FAILED
         return self.text(rendered)
 
-    def _key(self, key: Any) -> Any:
-        return self.text(key) if isinstance(key, str) else key
+    def _key(self, key: Any, subset: frozenset[int] | None) -> Any:
+        return self.text(key, subset) if isinstance(key, str) else key
 
-    def _item(self, key: Any, value: Any, depth: int) -> Any:
+    def _item(self, key: Any, value: Any, depth: int, subset: frozenset[int] | None) -> Any:
         kind = self._catalog.kind_of(key) if isinstance(key, str) else None
         if kind is None or value is None or isinstance(value, bool):
-            return self.event(value, depth + 1)
+            return self.event(value, depth + 1, subset)
         return self.mask_whole(kind, value)
 
     def mask_whole(self, kind: str, value: Any) -> Any:

@@ -50,7 +50,8 @@ BANK_DETECTORS: tuple[Detector, ...] = (
         """,
         groups=(),
         resolve=_resolve_iban,
-        trigger=Trigger(shapes=(("AA00", ""),)),  # country code, check digits
+        # Country code, check digits, and at least ten more capitals or digits.
+        trigger=Trigger(shapes=(("AA00", "(?: ?[0A]){10}"),)),
     ),
     Detector(
         name="bank_account.aba_routing",

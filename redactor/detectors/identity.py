@@ -47,15 +47,8 @@ IDENTITY_DETECTORS: tuple[Detector, ...] = (
         """,
         groups=(),
         resolve=_resolve_spanish_id,
-        # DNI: eight digits, the letter; NIE: letter, seven digits, letter (dashes optional).
-        trigger=Trigger(
-            shapes=(
-                ("0000", "0000-?A"),
-                (
-                    "0000",
-                    "000-?A(?:(?<=A0000000.)|(?<=A-0000000.)|(?<=A0000000-A)|(?<=A-0000000-A))",
-                ),
-            )
-        ),
+        # DNI (eight digits, letter) and NIE (letter, seven digits, letter) both hold
+        # seven digits, an optional dash and a capital letter.
+        trigger=Trigger(shapes=(("0000", "000-?A"),)),
     ),
 )

@@ -1,4 +1,8 @@
-"""Differential test: the pre-filter never rejects a line the full scan has findings in."""
+"""Differential tests: no pre-filter backend changes a single byte of the output.
+
+The unfiltered scanner runs every detector on every text; each backend (pure Python,
+Hyperscan) must find exactly what it finds, in single texts and in batches.
+"""
 
 from __future__ import annotations
 
@@ -15,41 +19,52 @@ SETTINGS = settings(max_examples=300, deadline=None)
 
 
 class Bypass:
-    """A pre-filter stand-in: every line passes and every position may start a key.
+    """A pre-filter stand-in: every text may hold every detector's match.
 
-    The scanner also asks its pre-filter where sensitive keys start (``key_starts``);
-    the stand-in answers with every offset where a key-triggered detector's own
-    pattern matches, found by brute force.
+    It stands in for both of the scanner's pre-filters: the batch one that picks the
+    detectors to run, and the pure one that also says where sensitive keys start (here
+    every offset where a key-triggered detector's own pattern matches, by brute force).
     """
 
+    name = "bypass"
+
     def __init__(self, redactor: Redactor) -> None:
-        self._inner = redactor._scanner._prefilter
         detectors = redactor._scanner.detectors
+        self._all = frozenset(range(len(detectors)))
         self._keyed = [d.compile() for d in detectors if d.trigger.keyed]
 
     def __call__(self, text: str) -> bool:
-        """Let every line through."""
+        """Let every text through."""
         return True
+
+    def subset(self, text: str) -> frozenset[int]:
+        """Every detector may match."""
+        return self._all
+
+    def select(self, texts: list[str]) -> list[frozenset[int]]:
+        """Every detector may match in every text."""
+        return [self._all] * len(texts)
 
     def key_starts(self, text: str) -> list[int]:
         """Return every offset where a key-triggered detector matches."""
         return [i for i in range(len(text)) if any(p.match(text, i) for p in self._keyed)]
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._inner, name)
-
 
 def _unfiltered(policy: Policy | None = None) -> Redactor:
-    """Return a redactor whose scanner runs the full scan on every line."""
-    redactor = Redactor(policy)
-    redactor._scanner._prefilter = Bypass(redactor)
+    """Return a redactor whose scanner runs every detector on every text."""
+    redactor = Redactor(policy, backend="python")
+    bypass = Bypass(redactor)
+    redactor._scanner._prefilter = bypass
+    redactor._scanner._batch = bypass
     return redactor
 
 
-FILTERED = Redactor()
+#: One redactor per pre-filter backend; all must agree with the unfiltered one.
+BACKENDS = ("python", "hyperscan")
+FILTERED = {name: Redactor(backend=name) for name in BACKENDS}
 UNFILTERED = _unfiltered()
 _KEYED_POLICY = Policy.from_dict({"keys": {"secret": ["x-internal-auth", "sessionKey"]}})
-FILTERED_KEYED = Redactor(_KEYED_POLICY)
+FILTERED_KEYED = {name: Redactor(_KEYED_POLICY, backend=name) for name in BACKENDS}
 UNFILTERED_KEYED = _unfiltered(_KEYED_POLICY)
 
 #: Short texts built from the characters detectors care about, to reach odd corners.
@@ -65,8 +80,17 @@ _DENSE = st.lists(
 
 
 def prefilter(redactor: Redactor, text: str) -> bool:
-    """Return the pre-filter's verdict on ``text``."""
-    return redactor._scanner._prefilter(text)
+    """Return the pre-filter's verdict on ``text``: some detector may match."""
+    return bool(redactor._scanner.subset(text))
+
+
+def agree(filtered: dict[str, Redactor], unfiltered: Redactor, text: str) -> None:
+    """Every backend keeps every finding the unfiltered scan makes, and only those."""
+    findings = unfiltered._scanner.scan(text)
+    for name, redactor in filtered.items():
+        if findings:
+            assert prefilter(redactor, text), (name, findings)
+        assert redactor._scanner.scan(text) == findings, name
 
 
 class TestPrefilter:
@@ -78,50 +102,52 @@ class TestPrefilter:
     @example("Routing: 011000015")
     @example("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----")
     def test_scan_findings_imply_prefilter_pass(self, text: str) -> None:
-        """Whenever the unfiltered scan finds something, the pre-filter says True."""
-        findings = UNFILTERED._scanner.scan(text)
-        if findings:
-            assert prefilter(FILTERED, text), findings
-        assert FILTERED._scanner.scan(text) == findings
+        """Whenever the unfiltered scan finds something, each pre-filter says True."""
+        agree(FILTERED, UNFILTERED, text)
 
     @SETTINGS
     @given(_DENSE)
     def test_dense_text(self, text: str) -> None:
         """Texts dense in separators, digits and anchors lose no finding either."""
-        findings = UNFILTERED._scanner.scan(text)
-        if findings:
-            assert prefilter(FILTERED, text), findings
-        assert FILTERED._scanner.scan(text) == findings
+        agree(FILTERED, UNFILTERED, text)
 
     @SETTINGS
     @given(samples, st.sampled_from((str, str.upper, str.lower, str.title, str.swapcase)))
     def test_samples_in_any_case(self, sample: str, case: object) -> None:
         """A planted sample in any letter case loses no finding to the pre-filter."""
-        text = case(sample)
-        findings = UNFILTERED._scanner.scan(text)
-        if findings:
-            assert prefilter(FILTERED, text), findings
-        assert FILTERED._scanner.scan(text) == findings
+        agree(FILTERED, UNFILTERED, case(sample))
 
     @SETTINGS
     @given(planted_text(), st.sampled_from(("x-internal-auth", "X-Internal-Auth", "sessionKey")))
     def test_policy_keys(self, text: str, key: str) -> None:
         """Keys added by a policy are part of the pre-filter's key scan."""
-        line = f"{text} {key}: {text[:8] or 'v4lue'}"
-        findings = UNFILTERED_KEYED._scanner.scan(line)
-        if findings:
-            assert prefilter(FILTERED_KEYED, line), findings
-        assert FILTERED_KEYED._scanner.scan(line) == findings
+        agree(FILTERED_KEYED, UNFILTERED_KEYED, f"{text} {key}: {text[:8] or 'v4lue'}")
 
     @SETTINGS
     @given(planted_text(st.text(string.printable, max_size=20)))
     def test_redact_line_same_with_and_without_prefilter(self, text: str) -> None:
         """redact_line() gives the same output with or without the pre-filter."""
         for line in (text, json.dumps({"msg": text, "n": 1})):
-            assert FILTERED.redact_line(line) == UNFILTERED.redact_line(line)
+            expected = UNFILTERED.redact_line(line)
+            for name, redactor in FILTERED.items():
+                assert redactor.redact_line(line) == expected, name
 
     @SETTINGS
     @given(arbitrary_text(80))
     def test_arbitrary_text(self, text: str) -> None:
         """Arbitrary text without planted samples: same findings with and without it."""
-        assert FILTERED._scanner.scan(text) == UNFILTERED._scanner.scan(text)
+        agree(FILTERED, UNFILTERED, text)
+
+    @SETTINGS
+    @given(st.lists(planted_text(st.text(string.printable, max_size=30)), max_size=12))
+    def test_batches_are_byte_identical_across_backends(self, texts: list[str]) -> None:
+        """redact_lines() gives byte-identical output with every backend and without any.
+
+        Lines become text and JSON lines, so batch selection, structural redaction and
+        the per-line subsets are all exercised.
+        """
+        lines = [t.replace("\n", " ") for t in texts]
+        lines += [json.dumps({"msg": t, "n": 1}) for t in texts]
+        expected = UNFILTERED.redact_lines(lines)
+        for name, redactor in FILTERED.items():
+            assert redactor.redact_lines(lines) == expected, name

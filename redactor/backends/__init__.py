@@ -1,0 +1,90 @@
+"""Pre-filter backends: the pure-Python one always, Hyperscan when it is installed.
+
+A backend only decides which texts the scanner must look at; the scanner itself, and
+so every redaction, is the same whatever the backend. The Hyperscan backend is built
+from the very same detector triggers as the pure one (see :mod:`.translate`), so it can
+only flag more texts, never fewer, and the output is byte-identical by construction (a
+differential property test checks it on random input).
+
+``REDACTOR_BACKEND=python`` forces the pure backend, e.g. to compare the two.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+from redactor.detectors.base import Detector
+from redactor.keys import KeyCatalog
+from redactor.prefilter import Prefilter
+
+__all__ = ["BACKENDS", "BatchPrefilter", "available", "make_prefilter"]
+
+BACKENDS = ("python", "hyperscan")
+
+
+class BatchPrefilter(Protocol):
+    """What the scanner needs from a pre-filter backend."""
+
+    name: str
+
+    def __call__(self, text: str) -> bool:
+        """Return False only if no detector can match anywhere in ``text``."""
+        ...
+
+    def subset(self, text: str) -> frozenset[int]:
+        """Return the indices of the detectors that can match in ``text``."""
+        ...
+
+    def select(self, texts: Sequence[str]) -> list[frozenset[int]]:
+        """Return, per text, the detectors that can match in it (empty: none)."""
+        ...
+
+
+class PythonPrefilter(Prefilter):
+    """The pure-Python pre-filter with the batch interface."""
+
+    name = "python"
+
+    def select(self, texts: Sequence[str]) -> list[frozenset[int]]:
+        """Test each text in turn."""
+        subset = self.subset
+        return [subset(text) for text in texts]
+
+
+def available() -> tuple[str, ...]:
+    """Return the backends that can run here, fastest last."""
+    try:
+        import hyperscan  # noqa: F401
+    except ImportError:
+        return ("python",)
+    return BACKENDS
+
+
+def make_prefilter(
+    detectors: Sequence[Detector], catalog: KeyCatalog, backend: str = "auto"
+) -> tuple[PythonPrefilter, BatchPrefilter]:
+    """Build the pure pre-filter and the fastest available batch pre-filter.
+
+    Args:
+        detectors: the detectors in force.
+        catalog: their key names.
+        backend: ``auto`` (Hyperscan if installed, unless ``REDACTOR_BACKEND`` says
+            otherwise), ``python`` or ``hyperscan`` (an error if not installed).
+
+    Returns:
+        The pure pre-filter (also used for key positions) and the batch pre-filter.
+    """
+    pure = PythonPrefilter(detectors, catalog)
+    if backend == "auto":
+        backend = os.environ.get("REDACTOR_BACKEND", "auto")
+        if backend == "auto":
+            backend = available()[-1]
+    if backend == "python" or pure.always:
+        return pure, pure
+    if backend != "hyperscan":
+        raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    from redactor.backends.hyperscan import HyperscanPrefilter
+
+    return pure, HyperscanPrefilter(detectors, catalog, pure)

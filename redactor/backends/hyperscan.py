@@ -1,0 +1,137 @@
+"""The Hyperscan pre-filter: every trigger in one compiled database, batches in one pass.
+
+Hyperscan scans a whole batch of lines (joined by newlines) in one call, at over
+100 MB/s on these machines, and calls back per match; the callback marks the line the
+match ends in. No trigger pattern can match a newline, so a match always lies inside
+the line it is reported for. A single text is scanned until its first match only.
+
+Scratch space is per thread (Hyperscan's rule); the database itself is shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from bisect import bisect_right
+from collections.abc import Sequence
+from itertools import accumulate
+
+import hyperscan
+
+from redactor.backends.translate import key_pattern, shape_pattern, word_pattern
+from redactor.detectors.base import Detector
+from redactor.keys import KeyCatalog
+from redactor.prefilter import Prefilter
+
+__all__ = ["HyperscanPrefilter"]
+
+_NOTHING: frozenset[int] = frozenset()
+
+
+def _stop(_id: int, _start: int, end: int, _flags: int, found: list[int]) -> bool:
+    found.append(end)
+    return True  # terminate: one match is all a pre-filter needs
+
+
+class HyperscanPrefilter:
+    """A batch pre-filter equivalent to (never narrower than) the pure one.
+
+    Args:
+        detectors: the detectors in force.
+        catalog: their key names.
+        pure: the pure pre-filter built from the same detectors, whose triggers this
+            one compiles.
+    """
+
+    name = "hyperscan"
+
+    def __init__(self, detectors: Sequence[Detector], catalog: KeyCatalog, pure: Prefilter) -> None:
+        expressions: list[bytes] = []
+        flags: list[int] = []
+        owners: list[frozenset[int]] = []
+        caseless = hyperscan.HS_FLAG_CASELESS
+        for element, indices in pure.owners.items():
+            kind = element[0]
+            if kind == "anchor":
+                expressions.append(re.escape(element[1]).encode())
+                flags.append(0)
+            elif kind == "shape":
+                expressions.append(shape_pattern(element[1], element[2]).encode())
+                flags.append(0)
+            elif kind == "word":
+                expressions.append(word_pattern(element[1]).encode())
+                flags.append(caseless)
+            elif kind == "keyed":
+                expressions.append(key_pattern(catalog.terms).encode())
+                flags.append(caseless)
+            else:  # "always": no pattern; these detectors join every non-empty subset
+                continue
+            owners.append(indices)
+        #: Detectors (by index) behind each pattern id.
+        self._owners = tuple(owners)
+        self._always = pure.owners.get(("always", ""), frozenset())
+        self._empty = not expressions  # then only "always" detectors, handled above
+        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        if expressions:
+            self._db.compile(
+                expressions=expressions,
+                ids=list(range(len(expressions))),
+                elements=len(expressions),
+                flags=flags,
+            )
+        self._local = threading.local()
+
+    def _scratch(self) -> hyperscan.Scratch:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self._db)
+        return scratch
+
+    def _first_end(self, data: bytes) -> int | None:
+        found: list[int] = []
+        with contextlib.suppress(hyperscan.ScanTerminated):  # raised by stopping at a match
+            self._db.scan(
+                data,
+                match_event_handler=_stop,  # type: ignore[arg-type]
+                context=found,
+                scratch=self._scratch(),
+            )
+        return found[0] if found else None
+
+    def __call__(self, text: str) -> bool:
+        """Return False only if no detector can match anywhere in ``text``."""
+        if self._empty:
+            return False
+        return self._first_end(text.encode("utf-8", "surrogatepass")) is not None
+
+    def subset(self, text: str) -> frozenset[int]:
+        """Return the indices of the detectors that can match in ``text``."""
+        return self.select([text])[0]
+
+    def select(self, texts: Sequence[str]) -> list[frozenset[int]]:
+        """Return, per text, the detectors that can match in it (one pass over all).
+
+        The batch is scanned once, start to end, with a callback per match that records
+        the pattern against the match's line. Stopping at each line's first match and
+        resuming would call back less, but every resumed scan pays a start-up cost
+        that, measured, exceeds what the extra callbacks cost on realistic logs.
+        """
+        if self._empty or not texts:
+            return [self._always] * len(texts) if self._always else [_NOTHING] * len(texts)
+        encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
+        starts = [0, *accumulate(len(chunk) + 1 for chunk in encoded)]
+        hits: dict[int, set[int]] = {}
+
+        def record(pattern: int, _start: int, end: int, _flags: int, _context: object) -> None:
+            hits.setdefault(bisect_right(starts, end - 1) - 1, set()).add(pattern)
+
+        self._db.scan(b"\n".join(encoded), match_event_handler=record, scratch=self._scratch())
+        result = [_NOTHING] * len(texts)
+        owners = self._owners
+        for line, patterns in hits.items():
+            found = set(self._always)
+            for pattern in patterns:
+                found.update(owners[pattern])
+            result[line] = frozenset(found)
+        return result

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from benchmarks.baseline import HandWrittenFilter
 from benchmarks.corpus import KINDS, Corpus, adversarial_labeled, generate
+from benchmarks.peers import PEERS, Peer, head, versions
 
 try:  # resource is POSIX-only; the benchmark should still run (minus RSS) elsewhere.
     import resource
@@ -175,11 +176,19 @@ def measure_per_line(
     return result
 
 
-def measure_batched(redactor: RedactorLike, corpus: Corpus, reps: int, batch: int) -> Result:
+def measure_batched(
+    redactor: RedactorLike,
+    corpus: Corpus,
+    reps: int,
+    batch: int,
+    *,
+    key: str = "redact_lines",
+    label: str | None = None,
+) -> Result:
     """``redact_lines`` on pre-sliced batches, so slicing cost is not charged to the library."""
     result = Result(
-        key="redact_lines",
-        label=f"Redactor.redact_lines (batches of {batch})",
+        key=key,
+        label=label or f"Redactor.redact_lines (batches of {batch})",
         lines=len(corpus.lines),
         nbytes=corpus.nbytes,
     )
@@ -365,7 +374,7 @@ def adversarial_worker(n: int, seed: int, reps: int) -> int:
         groups.setdefault(shape, []).append(line)
 
     def redactor_fn() -> Callable[[str], str]:
-        redactor, error = _load_redactor()
+        redactor, error = load_redactor()
         if redactor is None:
             raise RuntimeError(error)
         return redactor.redact
@@ -453,11 +462,79 @@ def measure_adversarial(
 
 
 # --------------------------------------------------------------------------------------------
+# Peer libraries, on a leading subset of the corpus
+# --------------------------------------------------------------------------------------------
+
+
+def measure_peer(peer: Peer, subset: Corpus, reps: int) -> tuple[Result, float | None]:
+    """Build the peer untimed, then time it per line like the baseline; also its build time.
+
+    A peer that is not installed is ``unavailable`` (with the install hint), not an error: the
+    peers are an optional extra and must not make the redactor's own rows look broken.
+    """
+    label = f"{peer.label}, first {len(subset.lines):,} lines"
+    start = time.perf_counter()
+    try:
+        fn = peer.build()
+    except ImportError as exc:
+        error = f"{type(exc).__name__}: {exc} (pip install -e '.[benchmark]')"[:300]
+        return Result(peer.key, label, status="unavailable", error=error), None
+    except Exception as exc:
+        return Result(
+            peer.key, label, status="error", error=f"{type(exc).__name__}: {exc}"[:300]
+        ), None
+    build_ms = (time.perf_counter() - start) * 1000
+    return measure_per_line(peer.key, label, fn, subset, reps), build_ms
+
+
+def measure_peers(
+    corpus: Corpus,
+    redactor: RedactorLike | None,
+    sizes: dict[str, int],
+    *,
+    peer_reps: int,
+    reps: int,
+    batch: int,
+    say: Callable[[str], None],
+) -> tuple[list[Result], dict[str, Any]]:
+    """Each peer on its subset, each followed by the redactor on the very same lines.
+
+    Returns the rows and a metadata record per peer (subset size, versions, build time, and
+    the key of the redactor row measured on the same subset).
+    """
+    rows: list[Result] = []
+    info: dict[str, Any] = {}
+    done: set[int] = set()
+    for peer in PEERS:
+        n = min(sizes.get(peer.key, peer.subset), len(corpus.lines))
+        subset = head(corpus, n)
+        say(f"peer {peer.key} ({n:,} lines, best of {peer_reps})")
+        row, build_ms = measure_peer(peer, subset, peer_reps)
+        rows.append(row)
+        redactor_key = f"redact_lines_first_{n}"
+        if redactor is not None and n not in done:
+            done.add(n)
+            label = f"Redactor.redact_lines, same first {n:,} lines"
+            rows.append(
+                measure_batched(redactor, subset, reps, batch, key=redactor_key, label=label)
+            )
+        info[peer.key] = {
+            "lines": n,
+            "planted": len(subset.planted),
+            "reps": peer_reps,
+            "build_ms": None if build_ms is None else round(build_ms, 1),
+            "versions": versions(peer.distributions),
+            "redactor_row": redactor_key if redactor is not None else None,
+        }
+    return rows, info
+
+
+# --------------------------------------------------------------------------------------------
 # Orchestration and report
 # --------------------------------------------------------------------------------------------
 
 
-def _load_redactor() -> tuple[RedactorLike | None, str | None]:
+def load_redactor() -> tuple[RedactorLike | None, str | None]:
     """Import lazily: the baseline half of the benchmark must work before the library exists."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -497,6 +574,30 @@ def render(results: list[Result], meta: dict[str, Any]) -> str:
         "corpus. Peak RSS is this process's high-water mark so far (CLI: the redactor process "
         "alone; adversarial: the worker process)."
     )
+    peer_info: dict[str, Any] = meta.get("peer_info") or {}
+    if peer_info:
+        sizes = ", ".join(f"{key} {info['lines']:,}" for key, info in peer_info.items())
+        peer_reps = max(info["reps"] for info in peer_info.values())
+        out += [
+            "",
+            f"Peer rows cover only the first N lines of the corpus ({sizes}), best of "
+            f"{peer_reps}; recall is scored on those lines, and the `Redactor.redact_lines, same "
+            "first N lines` row after each scores the redactor on exactly the same lines. Their "
+            "x baseline divides by the full-corpus baseline row. Presidio runs on a blank spaCy "
+            "pipeline: its pattern recognizers only, no NER model.",
+        ]
+        installed = {name: v for info in peer_info.values() for name, v in info["versions"].items()}
+        builds = [
+            f"{key} {info['build_ms'] / 1000:.1f} s"
+            for key, info in peer_info.items()
+            if info["build_ms"] is not None
+        ]
+        out.append("")
+        out.append(
+            "Peer versions: "
+            + ", ".join(f"{name} {v or 'not installed'}" for name, v in installed.items())
+            + (f". Import and construction (untimed): {', '.join(builds)}." if builds else ".")
+        )
 
     scored = [r for r in results if r.ok and r.recall_by_kind]
     if scored:
@@ -530,7 +631,8 @@ def render(results: list[Result], meta: dict[str, Any]) -> str:
         out += ["", "Failed rows:", ""]
         out += [f"- {r.key}: {r.status}: {r.error}" for r in failed]
 
-    out += ["", "Run: " + ", ".join(f"{k}={v}" for k, v in meta.items() if v is not None)]
+    shown = {k: v for k, v in meta.items() if v is not None and k != "peer_info"}
+    out += ["", "Run: " + ", ".join(f"{k}={v}" for k, v in shown.items())]
     return "\n".join(out)
 
 
@@ -539,6 +641,7 @@ def run(args: argparse.Namespace) -> int:
     n = args.lines if args.lines is not None else (20_000 if args.quick else 100_000)
     reps = args.reps if args.reps is not None else (1 if args.quick else 3)
     adv_n = args.adversarial_lines or (180 if args.quick else 360)
+    peers = args.peers if args.peers is not None else not args.quick
 
     def say(msg: str) -> None:
         print(f"[throughput] {msg}", file=sys.stderr, flush=True)
@@ -558,6 +661,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "batch": args.batch_size,
         "adversarial_lines": adv_n,
+        "peers": peers,
     }
     results: list[Result] = []
 
@@ -566,7 +670,7 @@ def run(args: argparse.Namespace) -> int:
     results.append(measure_per_line("baseline", label, HandWrittenFilter().redact, corpus, reps))
 
     start = time.perf_counter()
-    redactor, import_error = _load_redactor()
+    redactor, import_error = load_redactor()
     if redactor is not None:
         meta["redactor_import_init_ms"] = round((time.perf_counter() - start) * 1000, 1)
         module = sys.modules.get("redactor")
@@ -597,6 +701,19 @@ def run(args: argparse.Namespace) -> int:
             results.append(measure_cli(corpus, src, workdir, reps, args.cli_timeout))
             startup = measure_startup(reps, workdir)
             meta["cli_startup_ms"] = None if startup is None else round(startup * 1000, 1)
+
+        if peers:
+            sizes = {peer.key: getattr(args, f"{peer.key}_lines") for peer in PEERS}
+            peer_rows, meta["peer_info"] = measure_peers(
+                corpus,
+                redactor,
+                sizes,
+                peer_reps=args.peer_reps,
+                reps=reps,
+                batch=args.batch_size,
+                say=say,
+            )
+            results += peer_rows
 
         say(f"adversarial corpus ({adv_n} lines, child process)")
         adv = measure_adversarial(adv_n, args.seed, reps, args.adversarial_timeout, workdir)
@@ -634,11 +751,13 @@ def run(args: argparse.Namespace) -> int:
         }
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         say(f"wrote {args.json}")
-    return 0 if all(r.ok for r in results) else 1
+    # A missing or broken peer is reported in the table but is not the redactor's failure.
+    peer_keys = {peer.key for peer in PEERS}
+    return 0 if all(r.ok for r in results if r.key not in peer_keys) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; exits 1 when any row failed so scripts notice a broken redactor."""
+    """CLI entry point; exits 1 when a non-peer row failed so scripts notice a broken redactor."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.throughput",
         description=__doc__,
@@ -655,6 +774,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--adversarial-timeout", type=float, default=600.0)
     parser.add_argument("--cli-timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also measure scrubadub and Presidio on a subset (default: on, off with --quick)",
+    )
+    for peer in PEERS:
+        parser.add_argument(
+            f"--{peer.key}-lines",
+            type=int,
+            default=peer.subset,
+            help=f"leading corpus lines fed to {peer.key} (default {peer.subset})",
+        )
+    parser.add_argument(
+        "--peer-reps", type=int, default=1, help="repetitions for peer rows (default 1)"
+    )
     parser.add_argument("--adversarial-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.adversarial_worker:

@@ -67,8 +67,12 @@ def _masker(kind: str, rule: KindRule, policy: Policy) -> Masker:
     return KeyedHash(kind, key.encode("utf-8"), policy.hash_key_id, normalize=numeric)
 
 
-def compile_policy(policy: Policy) -> Compiled:
+def compile_policy(policy: Policy, backend: str = "auto") -> Compiled:
     """Compile ``policy`` once into an immutable scanner and key catalogue.
+
+    Args:
+        policy: the policy.
+        backend: the pre-filter backend (``auto``, ``python``, ``hyperscan``).
 
     Raises:
         PolicyError: the HMAC key named by the policy is missing from the environment.
@@ -92,5 +96,7 @@ def compile_policy(policy: Policy) -> Compiled:
         )
         for rule in policy.patterns
     ]
-    scanner = Scanner(detectors, maskers, catalog, policy.allow_values, custom, policy.timeout)
+    scanner = Scanner(
+        detectors, maskers, catalog, policy.allow_values, custom, policy.timeout, backend
+    )
     return Compiled(scanner, catalog)

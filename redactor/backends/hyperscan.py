@@ -11,6 +11,7 @@ Scratch space is per thread (Hyperscan's rule); the database itself is shared.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from bisect import bisect_right
@@ -27,6 +28,23 @@ from redactor.prefilter import Prefilter
 __all__ = ["HyperscanPrefilter"]
 
 _NOTHING: frozenset[int] = frozenset()
+
+
+@functools.lru_cache(maxsize=16)
+def _database(expressions: tuple[bytes, ...], flags: tuple[int, ...]) -> hyperscan.Database:
+    """Compile (once per distinct pattern set: it takes most of a second) a database.
+
+    Databases are read-only once compiled and safe to share; scratch space is not.
+    """
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    if expressions:
+        database.compile(
+            expressions=list(expressions),
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=list(flags),
+        )
+    return database
 
 
 def _stop(_id: int, _start: int, end: int, _flags: int, found: list[int]) -> bool:
@@ -72,14 +90,7 @@ class HyperscanPrefilter:
         self._owners = tuple(owners)
         self._always = pure.owners.get(("always", ""), frozenset())
         self._empty = not expressions  # then only "always" detectors, handled above
-        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        if expressions:
-            self._db.compile(
-                expressions=expressions,
-                ids=list(range(len(expressions))),
-                elements=len(expressions),
-                flags=flags,
-            )
+        self._db = _database(tuple(expressions), tuple(flags))
         self._local = threading.local()
 
     def _scratch(self) -> hyperscan.Scratch:

@@ -7,6 +7,9 @@ Bytes that are not valid UTF-8 are carried through unchanged (surrogate escapes)
 never stop the stream. A line longer than ``--max-line-bytes`` is replaced by a
 placeholder (fail closed) and reported on stderr by number, never by content.
 
+``--workers N`` spreads the batches over N processes (the output order is kept), for
+machines where one core cannot keep up with the log volume.
+
 Scan mode walks files and folders (``.gz`` files are read decompressed, binary files and
 ``.git`` folders are skipped) and prints ``path:line:col: kind: preview`` for every
 finding, the preview being the masked form. It exits 1 when anything was found, so it
@@ -18,10 +21,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import multiprocessing
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,18 +54,51 @@ def _split_terminator(raw: bytes) -> tuple[str, bytes]:
     return raw.decode("utf-8", "surrogateescape"), b"\n"
 
 
-class _Redact:
-    """The stdin-to-stdout loop, with its line counter for error messages."""
+_worker_redactor: Redactor | None = None
 
-    def __init__(self, redactor: Redactor, out: BinaryIO, max_line: int) -> None:
+
+def _start_worker(policy_path: str | None) -> None:
+    """Compile the policy once in each worker process."""
+    global _worker_redactor
+    _worker_redactor = _load(policy_path)
+
+
+def _redact_in_worker(texts: list[str]) -> list[str]:
+    assert _worker_redactor is not None
+    return _worker_redactor.redact_lines(texts) if texts else []
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One read's worth of complete lines, with what is needed to write them back."""
+
+    texts: list[str]
+    terminators: list[bytes]
+    first_line: int
+    overlong: list[int]  # indexes of lines replaced for being too long
+    lost_line: bool = False  # a line outgrew the limit before its end arrived
+
+
+class _Redact:
+    """The stdin-to-stdout loop: read what is available, redact it as a batch, write.
+
+    With ``workers`` > 1 the batches are redacted by a pool of processes, in order;
+    the stream's own state (private key blocks, line numbers, over-long lines) stays
+    in this process.
+    """
+
+    def __init__(
+        self, redactor: Redactor, out: BinaryIO, max_line: int, workers: int, policy: str | None
+    ) -> None:
         self.stream = LineStream(redactor)
         self.redactor = redactor
         self.out = out
         self.max_line = max_line
+        self.workers = workers
+        self.policy = policy
         self.line_no = 0
-        self.skipping = False  # inside an over-long line being replaced
 
-    def emit(self, raws: list[bytes], last_terminated: bool = True) -> None:
+    def _batch(self, raws: list[bytes], last_terminated: bool = True) -> _Batch:
         texts: list[str] = []
         terminators: list[bytes] = []
         overlong: list[int] = []
@@ -72,39 +111,26 @@ class _Redact:
             terminators.append(terminator)
         if not last_terminated and terminators:  # keep a lone final CR, add no LF
             terminators[-1] = terminators[-1][:-1]
-        redacted = self.stream.feed(texts)
-        for index in overlong:
-            redacted[index] = _OVERLONG
-            self.report_overlong(self.line_no + index + 1)
-        self.out.write(
-            b"".join(
-                line.encode("utf-8", "surrogateescape") + end
-                for line, end in zip(redacted, terminators, strict=True)
-            )
-        )
+        batch = _Batch(texts, terminators, self.line_no + 1, overlong)
         self.line_no += len(raws)
+        return batch
 
-    def report_overlong(self, line_no: int) -> None:
-        self.redactor.note("error")
-        print(f"redactor: line {line_no} exceeds {self.max_line} bytes; replaced", file=sys.stderr)
-
-    def overlong(self) -> None:
-        """The pending line outgrew the limit before its end arrived: replace it now."""
+    def _lost_line(self) -> _Batch:
         self.line_no += 1
-        self.report_overlong(self.line_no)
-        self.out.write(_OVERLONG.encode() + b"\n")
+        return _Batch([], [], self.line_no, [], lost_line=True)
 
-    def run(self, fd: int) -> None:
+    def _batches(self, fd: int) -> Iterator[_Batch]:
         pending = b""
+        skipping = False  # inside an over-long line being replaced
         while True:
             chunk = os.read(fd, CHUNK)
             if not chunk:
                 break
-            if self.skipping:
+            if skipping:
                 newline = chunk.find(b"\n")
                 if newline < 0:
                     continue
-                self.skipping = False
+                skipping = False
                 chunk = chunk[newline + 1 :]
             data = pending + chunk
             cut = data.rfind(b"\n")
@@ -112,21 +138,60 @@ class _Redact:
                 pending = data
             else:
                 pending = data[cut + 1 :]
-                self.emit(data[:cut].split(b"\n"))
+                yield self._batch(data[:cut].split(b"\n"))
             if len(pending) > self.max_line:
-                self.overlong()
+                yield self._lost_line()
                 pending = b""
-                self.skipping = True
-            self.out.flush()
-        if pending and not self.skipping:
-            self.emit([pending], last_terminated=False)
+                skipping = True
+        if pending and not skipping:
+            yield self._batch([pending], last_terminated=False)
+
+    def _report_overlong(self, line_no: int) -> None:
+        self.redactor.note("error")
+        print(f"redactor: line {line_no} exceeds {self.max_line} bytes; replaced", file=sys.stderr)
+
+    def _write(self, batch: _Batch, redacted: list[str]) -> None:
+        if batch.lost_line:
+            self._report_overlong(batch.first_line)
+            self.out.write(_OVERLONG.encode() + b"\n")
+        else:
+            self.stream.fix(batch.texts, redacted)
+            for index in batch.overlong:
+                redacted[index] = _OVERLONG
+                self._report_overlong(batch.first_line + index)
+            self.out.write(
+                b"".join(
+                    line.encode("utf-8", "surrogateescape") + end
+                    for line, end in zip(redacted, batch.terminators, strict=True)
+                )
+            )
         self.out.flush()
+
+    def run(self, fd: int) -> None:
+        if self.workers <= 1:
+            for batch in self._batches(fd):
+                self._write(batch, self.redactor.redact_lines(batch.texts) if batch.texts else [])
+            return
+        batches: deque[_Batch] = deque()
+
+        def texts() -> Iterator[list[str]]:
+            for batch in self._batches(fd):
+                batches.append(batch)  # results come back in this same order
+                yield batch.texts
+
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(self.workers, _start_worker, (self.policy,)) as pool:
+            for redacted in pool.imap(_redact_in_worker, texts()):
+                self._write(batches.popleft(), redacted)
 
 
 def _redact_main(args: argparse.Namespace) -> int:
     redactor = _load(args.policy)
     try:
-        _Redact(redactor, sys.stdout.buffer, args.max_line_bytes).run(sys.stdin.fileno())
+        workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
+        _Redact(redactor, sys.stdout.buffer, args.max_line_bytes, workers, args.policy).run(
+            sys.stdin.fileno()
+        )
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, as Unix filters do.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -250,6 +315,13 @@ def _redact_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_LINE,
         metavar="N",
         help="replace lines longer than this (default: 64 MiB)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="redact in N worker processes, output order kept (0: one per CPU; default 1)",
     )
     return parser
 

@@ -35,7 +35,18 @@ class LineStream:
 
     def feed(self, lines: Sequence[str]) -> list[str]:
         """Return the redacted lines, same count and order as ``lines``."""
-        out = self._redactor.redact_lines(lines)
+        return self.fix(lines, self._redactor.redact_lines(lines))
+
+    def fix(self, lines: Sequence[str], out: list[str]) -> list[str]:
+        """Apply the stream's state to a batch redacted elsewhere (a worker process).
+
+        Args:
+            lines: the batch as read.
+            out: the same batch after :meth:`Redactor.redact_lines`; changed in place.
+
+        Returns:
+            ``out``, with the lines inside private key blocks replaced.
+        """
         for index, raw in enumerate(lines):
             if self._block_lines:
                 end = _END.search(raw)

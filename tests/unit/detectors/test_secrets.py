@@ -259,3 +259,10 @@ class TestSecretKeys:
     def test_near_misses(self, line):
         """Keys that only contain a secret word are left alone."""
         assert REDACTOR.redact(line) == line
+
+
+class TestCredentialThatLooksLikeACard:
+    def test_card_number_as_bearer_token_is_removed_whole(self):
+        """A card number used as a bearer token is a credential: none of it is shown."""
+        out = Redactor().redact("Authorization: Bearer 4111111111111111 ok")
+        assert out == "Authorization: Bearer [REDACTED] ok"

@@ -364,3 +364,27 @@ class TestScanCommand:
         result = run("scan", "--quiet", str(tmp_path / "nope.log"))
         assert result.returncode != 0
         assert "nope.log" in result.stderr.decode()
+
+
+class TestWorkers:
+    def test_workers_give_the_same_output_in_the_same_order(self):
+        """With --workers 2 the output is byte-identical to the single-process run."""
+        lines = []
+        for i in range(3000):
+            lines.append(f"req-{i} status=200 took {i}ms")
+            if i % 7 == 0:
+                lines.append(f'{{"n": {i}, "card": "{PAN}", "cvv": "123"}}')
+            if i == 1500:
+                lines += [
+                    "-----BEGIN RSA PRIVATE KEY-----",
+                    "MIIEsecretbody",
+                    "-----END RSA PRIVATE KEY-----",
+                ]
+        data = ("\n".join(lines) + "\n").encode()
+        single = run(stdin=data)
+        pooled = run("--workers", "2", stdin=data)
+        assert pooled.returncode == 0, pooled.stderr
+        assert pooled.stdout == single.stdout
+        assert PAN.encode() not in pooled.stdout
+        assert b"MIIEsecretbody" not in pooled.stdout
+        assert pooled.stdout.count(b"\n") == len(lines)

@@ -4,8 +4,9 @@ fluent-logger turns a record into a dict (``FluentRecordFormatter``) and a sende
 ``(tag, time, dict)`` with msgpack and writes it to the Fluentd forward port. The last
 place where every field is in hand is the sender's ``emit_with_time``, which both
 ``emit`` and ``FluentHandler.emit`` go through, so :class:`RedactingFluentSender`
-redacts the data dict there (by key and value, to any depth). Values that are not
-plain data become redacted strings, which msgpack can always pack.
+redacts the data dict there (by key and value, to any depth; one scan when nothing is
+sensitive, see :func:`redactor.stdlib.redact_fields`). Values that are not plain data
+become redacted strings, which msgpack can always pack.
 
 Use it directly::
 
@@ -36,16 +37,16 @@ from fluent import asyncsender, handler, sender  # type: ignore[import-untyped]
 
 from redactor import Redactor
 from redactor.engine import FAILED
-from redactor.stdlib import PolicyLike, RedactingFilter, resolve_redactor
+from redactor.stdlib import PolicyLike, RedactingFilter, redact_fields, resolve_redactor
 
 __all__ = ["RedactingAsyncFluentSender", "RedactingFluentHandler", "RedactingFluentSender"]
 
 
 def _redact_data(redactor: Redactor, data: Any) -> Any:
     """Return the redacted event, or a placeholder event if redaction failed."""
-    redacted = redactor.redact_event(data)
+    redacted = redact_fields(redactor, data)
     if isinstance(data, dict) and not isinstance(redacted, dict):
-        return {"message": FAILED}  # redact_event already counted the error
+        return {"message": FAILED}  # the redactor already counted the error
     return redacted
 
 

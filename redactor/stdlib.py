@@ -27,6 +27,10 @@ raw value:
   attributes (leading ``_``) holding objects other than plain data are framework
   plumbing (structlog's ``_logger``) and are left alone; formatters do not render them.
 
+Cost: the message is scanned once; a record with extras is scanned once with its
+extras (:func:`redact_fields`), and only a record where something may be sensitive
+is redacted field by field.
+
 The record is shared by every handler that sees it, so redacting it once redacts it
 for all later handlers too. Attach the filter to *handlers*, not loggers: a logger's
 filters only run for records logged on that very logger, never for records propagated
@@ -55,7 +59,7 @@ __all__ = [
     "RedactingFilter",
     "RedactingFormatter",
     "install",
-    "provably_clean",
+    "redact_fields",
     "resolve_redactor",
 ]
 
@@ -155,19 +159,33 @@ class RedactingFilter(logging.Filter):
             return False
         try:
             self._redact(record)
+        except _Failed:  # the redactor already counted it
+            self._fail(record, count=False)
         except Exception:  # fail closed: never raise into the logging call
             self._fail(record)
         return True
 
     def _redact(self, record: logging.LogRecord) -> None:
         r = self._redactor
+        attrs = record.__dict__
+        extra = self._extra(attrs) if len(attrs) > _BARE_SIZE else None
         msg = record.msg
         if isinstance(msg, dict) and not record.args:
             record.msg = self._redact_dict_message(msg)
+            if extra is not None:
+                self._apply_extra(attrs, extra, redact_fields(r, extra))
+        elif extra is None:
+            record.msg = r.redact_line(self._message(record))
         else:
-            record.msg = self._message(record)
+            # One pass over message and extras together: the common clean record
+            # costs a single pre-filter scan.
+            out = redact_fields(r, [self._message(record), extra])
+            if not (isinstance(out, list) and len(out) == 2 and isinstance(out[0], str)):
+                raise _Failed  # already counted by the redactor
+            record.msg = out[0]
+            self._apply_extra(attrs, extra, out[1])
         record.args = ()
-        if "message" in record.__dict__:  # a formatter already ran on this record
+        if "message" in attrs:  # a formatter already ran on this record
             record.message = record.getMessage()
         exc_info = record.exc_info
         if exc_info and exc_info[0] is not None:
@@ -177,18 +195,14 @@ class RedactingFilter(logging.Filter):
         record.exc_info = None
         if record.stack_info:
             record.stack_info = r.redact(record.stack_info)
-        if len(record.__dict__) > _BARE_SIZE:
-            names = record.__dict__.keys() - _STANDARD
-            if names:
-                self._redact_extra(record, names)
 
     def _message(self, record: logging.LogRecord) -> str:
+        """Return the %-formatted message (not yet redacted), or a failure placeholder."""
         try:
-            message = record.getMessage()
+            return record.getMessage()
         except Exception as exc:  # the raw args must not reach a fallback rendering
             self._redactor.note("error")
             return _format_failure(self._redactor, record, exc)
-        return self._redactor.redact_line(message)
 
     def _redact_dict_message(self, msg: dict[Any, Any]) -> Any:
         """Redact a dict message; a live exception under ``exc_info`` becomes text.
@@ -204,22 +218,25 @@ class RedactingFilter(logging.Filter):
             del msg["exc_info"]
             if exc_info is not None:
                 msg["exception"] = _FORMATTER.formatException(exc_info)
-        if provably_clean(self._redactor, msg):
-            return msg
-        return self._redactor.redact_event(msg)
+        return redact_fields(self._redactor, msg)
 
-    def _redact_extra(self, record: logging.LogRecord, names: set[str]) -> None:
-        attrs = record.__dict__
+    @staticmethod
+    def _extra(attrs: dict[str, Any]) -> dict[str, Any] | None:
+        """Return the attributes that came from ``extra=`` and may be rendered, or None."""
         extra = {
             name: attrs[name]
-            for name in names
+            for name in attrs.keys() - _STANDARD
             if not name.startswith("_") or isinstance(attrs[name], _DATA)
         }
-        if not extra or provably_clean(self._redactor, extra):
+        return extra or None
+
+    @staticmethod
+    def _apply_extra(attrs: dict[str, Any], extra: dict[str, Any], redacted: Any) -> None:
+        """Write redacted extras back onto the record (nothing to do if none changed)."""
+        if redacted is extra:
             return
-        redacted = self._redactor.redact_event(extra)
         if not isinstance(redacted, dict) or len(redacted) != len(extra):
-            raise ValueError("extra attributes could not be redacted")  # -> fail closed
+            raise _Failed  # a failure placeholder, or keys that redacted to the same text
         for (old, _), (new, value) in zip(extra.items(), redacted.items(), strict=True):
             if new != old:  # a key that was itself sensitive
                 del attrs[old]
@@ -227,9 +244,10 @@ class RedactingFilter(logging.Filter):
                     continue
             attrs[new] = value
 
-    def _fail(self, record: logging.LogRecord) -> None:
+    def _fail(self, record: logging.LogRecord, *, count: bool = True) -> None:
         """Replace everything a formatter could render by placeholders."""
-        self._redactor.note("error")
+        if count:
+            self._redactor.note("error")
         record.msg = FAILED
         record.args = ()
         record.exc_info = None
@@ -256,33 +274,45 @@ def _format_failure(redactor: Redactor, record: logging.LogRecord, exc: Exceptio
     return f"{FAILED} log message formatting failed ({type(exc).__name__}); template: {template}"
 
 
+class _Failed(Exception):
+    """Redaction failed and the redactor has already counted the error."""
+
+
 def _reject(value: Any) -> Any:
     raise TypeError("not plain JSON data")
 
 
-def provably_clean(redactor: Redactor, data: Mapping[str, Any]) -> bool:
-    """Return True if one scan shows ``redactor.redact_event(data)`` would change nothing.
+def redact_fields(redactor: Redactor, data: Any) -> Any:
+    """Redact log fields in one scan when nothing in them is sensitive.
 
-    Structural redaction scans every key and value separately; most log fields hold
-    nothing sensitive, and proving that for the whole dict at once costs one pre-filter
-    pass over its JSON text instead of one per string. The proof is
-    :meth:`Redactor.redact_line` leaving the JSON rendering unchanged, which is the
-    core's own contract for JSON lines. Anything that is not plain JSON data (objects a
-    formatter would ``str()``, non-string keys) is not proven clean, so it takes the
-    full structural path.
+    :meth:`Redactor.redact_event` scans every key and value on its own; most log fields
+    hold nothing sensitive, and proving that for all of them at once costs one
+    pre-filter pass over their JSON text. Plain data (str, numbers, bools, None, dicts
+    with string keys, lists, tuples) goes through :meth:`Redactor.redact_line` as JSON,
+    which redacts structurally (by key and by value) and returns the text unchanged
+    when nothing is found; anything else takes ``redact_event``. Findings are counted
+    once either way.
 
     Args:
         redactor: the redactor whose policy decides.
-        data: the fields, not mutated.
+        data: the fields; not mutated.
 
     Returns:
-        True when ``data`` can be emitted as it is; False means "redact it".
+        ``data`` itself when nothing was found; otherwise a redacted copy (through
+        JSON: tuples come back as lists, non-string keys as strings), or
+        ``"[REDACTION_FAILED]"`` if redaction failed (counted).
     """
     try:
         text = json.dumps(data, ensure_ascii=False, default=_reject)
     except (TypeError, ValueError, RecursionError):
-        return False
-    return redactor.redact_line(text) == text
+        return redactor.redact_event(data)
+    out = redactor.redact_line(text)
+    if out == text:
+        return data
+    try:
+        return json.loads(out)
+    except (ValueError, RecursionError):
+        return FAILED  # redact_line fails closed with a placeholder it has counted
 
 
 def _exc_info_of(value: Any) -> tuple[Any, ...] | None:

@@ -19,6 +19,9 @@ Bound context (``bind``, ``contextvars``) is merged into the event dict before a
 processor runs, so it is redacted like every other key. Values are redacted by key and
 value to any depth (see :meth:`redactor.Redactor.redact_event`); objects that are not
 plain data are turned into redacted strings, so a renderer cannot ``repr()`` them raw.
+Most events hold nothing sensitive: one pre-filter pass over the event's JSON text
+shows that (see :func:`redactor.stdlib.redact_fields`), and such an event is returned
+as it is, without the per-value walk.
 
 If the processor is placed too early and still finds a live ``exc_info`` or
 ``stack_info=True``, it renders them itself (with structlog's ``format_exc_info`` and
@@ -52,7 +55,7 @@ from structlog.typing import EventDict, WrappedLogger
 
 from redactor import Redactor
 from redactor.engine import FAILED
-from redactor.stdlib import PolicyLike, provably_clean, resolve_redactor
+from redactor.stdlib import PolicyLike, redact_fields, resolve_redactor
 
 __all__ = ["PASSTHROUGH_KEYS", "RedactingProcessor"]
 
@@ -102,17 +105,20 @@ class RedactingProcessor:
             mutated.
         """
         kept: dict[str, Any] = {}
+        redacted: dict[str, Any]
         try:
             for key in self._passthrough:
                 if key in event_dict:
                     kept[key] = event_dict[key]
-            event = {k: v for k, v in event_dict.items() if k not in kept} if kept else event_dict
+            event = event_dict
+            if kept or not isinstance(event, dict):  # a copy: the input is not mutated
+                event = {k: v for k, v in event_dict.items() if k not in kept}
             event = self._render_live(logger, method_name, event, kept.get("_record"))
-            if provably_clean(self._redactor, event):
-                return event_dict if event is event_dict else {**event, **kept}
-            redacted = self._redactor.redact_event(event)
-            if not isinstance(redacted, dict):
-                raise TypeError("event dict redaction failed")  # -> fail closed below
+            out: object = redact_fields(self._redactor, event)
+            if out is event_dict:  # nothing found, nothing copied
+                return event_dict
+            # Anything but a dict is the placeholder of a failure the redactor counted.
+            redacted = out if isinstance(out, dict) else {"event": FAILED}
         except Exception:  # fail closed: never raise into the logging call
             self._redactor.note("error")
             redacted = {"event": FAILED}

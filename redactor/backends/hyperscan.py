@@ -47,6 +47,10 @@ def _database(expressions: tuple[bytes, ...], flags: tuple[int, ...]) -> hypersc
     return database
 
 
+def _collect(pattern: int, _start: int, _end: int, _flags: int, found: set[int]) -> None:
+    found.add(pattern)
+
+
 def _stop(_id: int, _start: int, end: int, _flags: int, found: list[int]) -> bool:
     found.append(end)
     return True  # terminate: one match is all a pre-filter needs
@@ -92,6 +96,7 @@ class HyperscanPrefilter:
         self._empty = not expressions  # then only "always" detectors, handled above
         self._db = _database(tuple(expressions), tuple(flags))
         self._local = threading.local()
+        self._unions: dict[frozenset[int], frozenset[int]] = {}
 
     def _scratch(self) -> hyperscan.Scratch:
         scratch = getattr(self._local, "scratch", None)
@@ -117,8 +122,30 @@ class HyperscanPrefilter:
         return self._first_end(text.encode("utf-8", "surrogatepass")) is not None
 
     def subset(self, text: str) -> frozenset[int]:
-        """Return the indices of the detectors that can match in ``text``."""
-        return self.select([text])[0]
+        """Return the indices of the detectors that can match in ``text``.
+
+        The single-text path of logging integrations: one scan, a set of pattern ids,
+        and a cached union of their detectors.
+        """
+        if self._empty:
+            return self._always
+        patterns: set[int] = set()
+        self._db.scan(
+            text.encode("utf-8", "surrogatepass"),
+            match_event_handler=_collect,  # type: ignore[arg-type]
+            context=patterns,
+            scratch=self._scratch(),
+        )
+        return self._union(frozenset(patterns)) if patterns else _NOTHING
+
+    def _union(self, patterns: frozenset[int]) -> frozenset[int]:
+        """The detectors behind a set of pattern ids (cached: few distinct sets occur)."""
+        found = self._unions.get(patterns)
+        if found is None:
+            found = self._always.union(*(self._owners[p] for p in patterns))
+            if len(self._unions) < 4096:
+                self._unions[patterns] = found
+        return found
 
     def select(self, texts: Sequence[str]) -> list[frozenset[int]]:
         """Return, per text, the detectors that can match in it (one pass over all).
@@ -139,10 +166,6 @@ class HyperscanPrefilter:
 
         self._db.scan(b"\n".join(encoded), match_event_handler=record, scratch=self._scratch())
         result = [_NOTHING] * len(texts)
-        owners = self._owners
         for line, patterns in hits.items():
-            found = set(self._always)
-            for pattern in patterns:
-                found.update(owners[pattern])
-            result[line] = frozenset(found)
+            result[line] = self._union(frozenset(patterns))
         return result

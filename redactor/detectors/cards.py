@@ -33,10 +33,12 @@ def _resolve_pan(candidate: Candidate) -> Hit | None:
     separators must be the same character.
     """
     text = candidate.text
-    if len(text) == 12 and _UUID_HEAD.fullmatch(
-        candidate.string, candidate.start - 5, candidate.start
-    ):
-        return None  # the all-decimal last group of a UUID, not a 12-digit card
+    if text.isdigit():  # the common case: no separators
+        if len(text) == 12 and _UUID_HEAD.fullmatch(
+            candidate.string, candidate.start - 5, candidate.start
+        ):
+            return None  # the all-decimal last group of a UUID, not a 12-digit card
+        return Hit(candidate.start, candidate.end, "card") if card_ok(text) else None
     groups = _SEPARATOR.split(text)
     separators = _SEPARATOR.findall(text)
     short = next((i for i, group in enumerate(groups) if len(group) < 4), len(groups))

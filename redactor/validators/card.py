@@ -10,7 +10,9 @@ from __future__ import annotations
 
 __all__ = ["card_ok", "luhn_ok"]
 
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+#: Every second digit from the right is doubled, and a two-digit result counts as the
+#: sum of its digits: 5 -> 10 -> 1. As a translation table this runs at C speed.
+_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -24,11 +26,9 @@ def luhn_ok(digits: str) -> bool:
     """
     if not digits or not digits.isascii() or not digits.isdigit():
         return False
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        total += _DOUBLED[value] if position % 2 else value
-    return total % 10 == 0
+    kept = digits[::-2]  # from the last digit leftwards, every other one
+    doubled = digits[-2::-2].translate(_DOUBLED)
+    return (sum(map(int, kept)) + sum(map(int, doubled))) % 10 == 0
 
 
 # (prefix low, prefix high, allowed lengths). Prefixes are compared on as many leading

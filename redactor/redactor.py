@@ -40,6 +40,7 @@ class Redactor:
         self._scanner = compiled.scanner
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._catalog = compiled.catalog
         self._structured = StructuredRedactor(compiled.scanner, compiled.catalog, self._record)
 
     @property
@@ -82,8 +83,13 @@ class Redactor:
         return self._redact_text(text, None)
 
     def _redact_text(self, text: str, subset: frozenset[int] | None) -> str:
+        scanner = self._scanner
         try:
-            out, findings = self._scanner.redact(text, subset)
+            if subset is None:
+                subset = scanner.subset(text)
+            if not subset and not scanner.has_custom:
+                return text  # the common case, decided by one pre-filter call
+            out, findings = scanner.redact(text, subset)
         except Exception:  # fail closed
             self._record([Finding("error", "redaction_failed", 0, len(text), FAILED)])
             return FAILED
@@ -159,6 +165,26 @@ class Redactor:
             else line
             for line, subset in zip(lines, subsets, strict=True)
         ]
+
+    def is_clean(self, texts: Sequence[str], keys: Iterable[str] = ()) -> bool:
+        """Return True when none of ``texts`` can hold a finding and no key is sensitive.
+
+        The fast path of logging integrations: the message and the string forms of a
+        record's fields are checked in one pre-filter pass, without serializing them
+        or walking a structure. False means "redact them properly", not "sensitive".
+
+        Args:
+            texts: strings to check (scalars already turned into strings).
+            keys: field names to check against the sensitive key catalogue.
+        """
+        if self._scanner.has_custom:
+            return False
+        kind_of = self._catalog.kind_of
+        if any(kind_of(key) is not None for key in keys):
+            return False
+        if any("\\u" in text or "\\/" in text for text in texts):
+            return False  # escapes inside JSON held in a string decode to other characters
+        return not any(self._scanner.candidates(texts))
 
     @property
     def backend(self) -> str:

@@ -176,10 +176,12 @@ class RedactingFilter(logging.Filter):
                 self._apply_extra(attrs, extra, redact_fields(r, extra))
         elif extra is None:
             record.msg = r.redact_line(self._message(record))
+        elif (message := self._message(record)) is not None and _clean(r, message, extra):
+            record.msg = message  # the common case: one pre-filter pass, no serializing
         else:
             # One pass over message and extras together: the common clean record
             # costs a single pre-filter scan.
-            out = redact_fields(r, [self._message(record), extra])
+            out = redact_fields(r, [message, extra])
             if not (isinstance(out, list) and len(out) == 2 and isinstance(out[0], str)):
                 raise _Failed  # already counted by the redactor
             record.msg = out[0]
@@ -313,6 +315,18 @@ def redact_fields(redactor: Redactor, data: Any) -> Any:
         return json.loads(out)
     except (ValueError, RecursionError):
         return FAILED  # redact_line fails closed with a placeholder it has counted
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _clean(redactor: Redactor, message: str, extra: dict[str, Any]) -> bool:
+    """Whether a message and flat extras hold nothing to redact (else: redact properly)."""
+    values = extra.values()
+    if not all(isinstance(value, _SCALARS) for value in values):
+        return False  # nested data: the structural path decides
+    texts = [message, *(value if isinstance(value, str) else str(value) for value in values)]
+    return redactor.is_clean(texts, extra.keys())
 
 
 def _exc_info_of(value: Any) -> tuple[Any, ...] | None:

@@ -54,37 +54,76 @@ def _split_terminator(raw: bytes) -> tuple[str, bytes]:
     return raw.decode("utf-8", "surrogateescape"), b"\n"
 
 
-_worker_redactor: Redactor | None = None
+_worker: tuple[Redactor, int] | None = None  # (redactor, max line bytes) in a worker
 
 
-def _start_worker(policy_path: str | None) -> None:
+def _start_worker(policy_path: str | None, max_line: int) -> None:
     """Compile the policy once in each worker process."""
-    global _worker_redactor
-    _worker_redactor = _load(policy_path)
+    global _worker
+    _worker = (_load(policy_path), max_line)
 
 
-def _redact_in_worker(texts: list[str]) -> list[str]:
-    assert _worker_redactor is not None
-    return _worker_redactor.redact_lines(texts) if texts else []
+@dataclass(slots=True)
+class _Prepared:
+    """Decoded lines of one batch and what is needed to write them back."""
+
+    texts: list[str]
+    terminators: list[bytes]
+    overlong: list[int]  # indexes of lines replaced for being too long
+
+
+def _prepare(data: bytes, last_terminated: bool, max_line: int) -> _Prepared:
+    texts: list[str] = []
+    terminators: list[bytes] = []
+    overlong: list[int] = []
+    for index, raw in enumerate(data.split(b"\n")):
+        if len(raw) > max_line:
+            overlong.append(index)
+            raw = b""
+        text, terminator = _split_terminator(raw)
+        texts.append(text)
+        terminators.append(terminator)
+    if not last_terminated:  # keep a lone final CR, add no LF
+        terminators[-1] = terminators[-1][:-1]
+    return _Prepared(texts, terminators, overlong)
+
+
+def _finish(prepared: _Prepared, redacted: list[str]) -> bytes:
+    for index in prepared.overlong:
+        redacted[index] = _OVERLONG
+    return b"".join(
+        line.encode("utf-8", "surrogateescape") + end
+        for line, end in zip(redacted, prepared.terminators, strict=True)
+    )
+
+
+def _redact_in_worker(job: tuple[bytes, bool]) -> tuple[bytes, list[int]]:
+    """Decode, redact and encode one batch in a worker: the main process only copies."""
+    assert _worker is not None
+    redactor, max_line = _worker
+    data, last_terminated = job
+    prepared = _prepare(data, last_terminated, max_line)
+    return _finish(prepared, redactor.redact_lines(prepared.texts)), prepared.overlong
 
 
 @dataclass(slots=True)
 class _Batch:
-    """One read's worth of complete lines, with what is needed to write them back."""
+    """One read's worth of complete lines (joined by newlines), in stream order."""
 
-    texts: list[str]
-    terminators: list[bytes]
+    data: bytes
+    last_terminated: bool
     first_line: int
-    overlong: list[int]  # indexes of lines replaced for being too long
     lost_line: bool = False  # a line outgrew the limit before its end arrived
 
 
 class _Redact:
     """The stdin-to-stdout loop: read what is available, redact it as a batch, write.
 
-    With ``workers`` > 1 the batches are redacted by a pool of processes, in order;
-    the stream's own state (private key blocks, line numbers, over-long lines) stays
-    in this process.
+    With ``workers`` > 1 the batches are decoded, redacted and encoded by a pool of
+    processes, in order, so the main process only reads, copies and writes. The
+    stream's own state stays here: a batch that touches a private key block is
+    redone in this process with :class:`LineStream` (rare), and over-long lines are
+    reported here by line number.
     """
 
     def __init__(
@@ -96,32 +135,11 @@ class _Redact:
         self.max_line = max_line
         self.workers = workers
         self.policy = policy
-        self.line_no = 0
-
-    def _batch(self, raws: list[bytes], last_terminated: bool = True) -> _Batch:
-        texts: list[str] = []
-        terminators: list[bytes] = []
-        overlong: list[int] = []
-        for index, raw in enumerate(raws):
-            if len(raw) > self.max_line:
-                overlong.append(index)
-                raw = b""
-            text, terminator = _split_terminator(raw)
-            texts.append(text)
-            terminators.append(terminator)
-        if not last_terminated and terminators:  # keep a lone final CR, add no LF
-            terminators[-1] = terminators[-1][:-1]
-        batch = _Batch(texts, terminators, self.line_no + 1, overlong)
-        self.line_no += len(raws)
-        return batch
-
-    def _lost_line(self) -> _Batch:
-        self.line_no += 1
-        return _Batch([], [], self.line_no, [], lost_line=True)
 
     def _batches(self, fd: int) -> Iterator[_Batch]:
         pending = b""
         skipping = False  # inside an over-long line being replaced
+        line_no = 1
         while True:
             chunk = os.read(fd, CHUNK)
             if not chunk:
@@ -138,51 +156,54 @@ class _Redact:
                 pending = data
             else:
                 pending = data[cut + 1 :]
-                yield self._batch(data[:cut].split(b"\n"))
+                yield _Batch(data[:cut], True, line_no)
+                line_no += data.count(b"\n", 0, cut) + 1
             if len(pending) > self.max_line:
-                yield self._lost_line()
+                yield _Batch(b"", True, line_no, lost_line=True)
+                line_no += 1
                 pending = b""
                 skipping = True
         if pending and not skipping:
-            yield self._batch([pending], last_terminated=False)
+            yield _Batch(pending, False, line_no)
 
     def _report_overlong(self, line_no: int) -> None:
         self.redactor.note("error")
         print(f"redactor: line {line_no} exceeds {self.max_line} bytes; replaced", file=sys.stderr)
 
-    def _write(self, batch: _Batch, redacted: list[str]) -> None:
+    def _here(self, batch: _Batch) -> tuple[bytes, list[int]]:
+        """Redact a batch in this process, through the stream's state."""
+        prepared = _prepare(batch.data, batch.last_terminated, self.max_line)
+        return _finish(prepared, self.stream.feed(prepared.texts)), prepared.overlong
+
+    def _write(self, batch: _Batch, done: tuple[bytes, list[int]] | None) -> None:
         if batch.lost_line:
             self._report_overlong(batch.first_line)
             self.out.write(_OVERLONG.encode() + b"\n")
         else:
-            self.stream.fix(batch.texts, redacted)
-            for index in batch.overlong:
-                redacted[index] = _OVERLONG
+            if done is None or self.stream.in_block or b"-----BEGIN" in batch.data:
+                done = self._here(batch)
+            encoded, overlong = done
+            for index in overlong:
                 self._report_overlong(batch.first_line + index)
-            self.out.write(
-                b"".join(
-                    line.encode("utf-8", "surrogateescape") + end
-                    for line, end in zip(redacted, batch.terminators, strict=True)
-                )
-            )
+            self.out.write(encoded)
         self.out.flush()
 
     def run(self, fd: int) -> None:
         if self.workers <= 1:
             for batch in self._batches(fd):
-                self._write(batch, self.redactor.redact_lines(batch.texts) if batch.texts else [])
+                self._write(batch, None)
             return
         batches: deque[_Batch] = deque()
 
-        def texts() -> Iterator[list[str]]:
+        def jobs() -> Iterator[tuple[bytes, bool]]:
             for batch in self._batches(fd):
                 batches.append(batch)  # results come back in this same order
-                yield batch.texts
+                yield batch.data, batch.last_terminated
 
         context = multiprocessing.get_context("spawn")
-        with context.Pool(self.workers, _start_worker, (self.policy,)) as pool:
-            for redacted in pool.imap(_redact_in_worker, texts()):
-                self._write(batches.popleft(), redacted)
+        with context.Pool(self.workers, _start_worker, (self.policy, self.max_line)) as pool:
+            for done in pool.imap(_redact_in_worker, jobs()):
+                self._write(batches.popleft(), done)
 
 
 def _redact_main(args: argparse.Namespace) -> int:

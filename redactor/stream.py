@@ -33,6 +33,11 @@ class LineStream:
         self._redactor = redactor
         self._block_lines = 0  # > 0 while inside a private key block
 
+    @property
+    def in_block(self) -> bool:
+        """Whether the stream is inside a private key block (the next lines are in it)."""
+        return self._block_lines > 0
+
     def feed(self, lines: Sequence[str]) -> list[str]:
         """Return the redacted lines, same count and order as ``lines``."""
         return self.fix(lines, self._redactor.redact_lines(lines))

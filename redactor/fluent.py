@@ -50,8 +50,12 @@ def _redact_data(redactor: Redactor, data: Any) -> Any:
     return redacted
 
 
-class RedactingFluentSender(sender.FluentSender):  # type: ignore[misc]
-    """``fluent.sender.FluentSender`` that redacts every event before packing it.
+class _RedactingSender:
+    """What both redacting senders add to fluent-logger's senders.
+
+    A redactor, and redaction of every event in ``emit_with_time``, which ``emit`` and
+    ``FluentHandler.emit`` both go through. For the async sender this runs in the
+    caller's thread, before the event is queued for the sender thread.
 
     Args:
         tag: the tag prefix, as for ``FluentSender``.
@@ -69,8 +73,8 @@ class RedactingFluentSender(sender.FluentSender):  # type: ignore[misc]
         policy: PolicyLike | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(tag, *args, **kwargs)
         self._redactor = resolve_redactor(redactor, policy)
+        super().__init__(tag, *args, **kwargs)  # type: ignore[call-arg]
 
     @property
     def redactor(self) -> Redactor:
@@ -78,7 +82,7 @@ class RedactingFluentSender(sender.FluentSender):  # type: ignore[misc]
         return self._redactor
 
     def emit_with_time(self, label: str | None, timestamp: Any, data: Any) -> bool:
-        """Redact ``data``, then send it as ``FluentSender.emit_with_time`` does.
+        """Redact ``data``, then send (or queue) it as the sender class does.
 
         Args:
             label: appended to the tag (not redacted: it is routing, not data).
@@ -86,50 +90,18 @@ class RedactingFluentSender(sender.FluentSender):  # type: ignore[misc]
             data: the event dict.
 
         Returns:
-            Whether the event was sent (False when buffered after a send error).
+            Whether the event was sent or queued.
         """
-        return bool(super().emit_with_time(label, timestamp, _redact_data(self._redactor, data)))
+        redacted = _redact_data(self._redactor, data)
+        return bool(super().emit_with_time(label, timestamp, redacted))  # type: ignore[misc]
 
 
-class RedactingAsyncFluentSender(asyncsender.FluentSender):  # type: ignore[misc]
-    """``fluent.asyncsender.FluentSender`` that redacts every event before queueing it.
+class RedactingFluentSender(_RedactingSender, sender.FluentSender):  # type: ignore[misc]
+    """``fluent.sender.FluentSender`` that redacts every event before packing it."""
 
-    Args:
-        tag: the tag prefix, as for the async ``FluentSender``.
-        *args: other positional arguments of the async ``FluentSender``.
-        redactor: the shared redactor to use.
-        policy: a policy (object, TOML path or mapping) to compile a redactor from.
-        **kwargs: keyword arguments of the async ``FluentSender``.
-    """
 
-    def __init__(
-        self,
-        tag: str,
-        *args: Any,
-        redactor: Redactor | None = None,
-        policy: PolicyLike | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._redactor = resolve_redactor(redactor, policy)
-        super().__init__(tag, *args, **kwargs)
-
-    @property
-    def redactor(self) -> Redactor:
-        """The redactor this sender uses."""
-        return self._redactor
-
-    def emit_with_time(self, label: str | None, timestamp: Any, data: Any) -> bool:
-        """Redact ``data`` in the caller's thread, then queue it for the sender thread.
-
-        Args:
-            label: appended to the tag.
-            timestamp: event time.
-            data: the event dict.
-
-        Returns:
-            Whether the event was queued.
-        """
-        return bool(super().emit_with_time(label, timestamp, _redact_data(self._redactor, data)))
+class RedactingAsyncFluentSender(_RedactingSender, asyncsender.FluentSender):  # type: ignore[misc]
+    """``fluent.asyncsender.FluentSender`` that redacts every event before queueing it."""
 
 
 class RedactingFluentHandler(handler.FluentHandler):  # type: ignore[misc]

@@ -21,9 +21,10 @@ resume position always advances, so the total work is linear in the input length
 a constant set by those bounds. User-supplied patterns run on the ``regex`` module with
 a timeout; a timeout fails closed (the value is replaced, never passed through).
 
-Pre-filter: :meth:`Scanner.has_candidate` answers "could anything here be sensitive?"
-with a single search and no Python work per candidate; structural redaction uses it to
-skip parsing JSON that holds nothing to redact.
+Pre-filter: before any of that, :meth:`Scanner.subset` (or :meth:`Scanner.candidates`
+for a batch) asks the pre-filter backend which detectors' triggers a text holds. Most
+log lines hold none and are done; the others are scanned with a combined pattern of
+just those detectors (see :mod:`redactor.prefilter` and :mod:`redactor.backends`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from redactor.errors import RedactionFailed
 from redactor.finding import Finding
 from redactor.keys import KeyCatalog
 from redactor.maskers import REDACTED, Masker, Placeholder
+from redactor.typing import Validator
 
 __all__ = ["FAILED", "CustomPattern", "Scanner"]
 
@@ -81,7 +83,7 @@ class CustomPattern:
     kind: str
     pattern: regex.Pattern[str]
     group: str | int | None = None
-    validator: object | None = None
+    validator: Validator | None = None
 
 
 def first_chars(pattern: str) -> frozenset[str] | None:
@@ -212,12 +214,6 @@ class Scanner:
     def detectors(self) -> tuple[Detector, ...]:
         """The built-in detectors in force, in priority order."""
         return self._detectors
-
-    def has_candidate(self, text: str) -> bool:
-        """Return whether any detector could fire on ``text`` (a cheap superset test)."""
-        if self._custom:
-            return True
-        return bool(self._detectors) and self._batch(text)
 
     def subset(self, text: str) -> frozenset[int]:
         """Return the detectors that can fire on ``text`` (indices; empty: none)."""
@@ -358,7 +354,7 @@ class Scanner:
                 value = text[start:end]
                 if value in self._allow:
                     continue
-                if rule.validator is not None and not rule.validator(value):  # type: ignore[operator]
+                if rule.validator is not None and not rule.validator(value):
                     continue
                 taken.append((start, end))
                 found.append((rule.name, Hit(start, end, rule.kind)))

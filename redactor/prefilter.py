@@ -155,8 +155,25 @@ class Prefilter:
             return []
         if len(lowered) != len(text):
             return None
+        # A reversed match reads the longest key it can ("x api_key" for the term
+        # x_api_key in "0x api_key="), whose start may not be a key start at all, while a
+        # shorter term inside it is ("api_key"). So every word start inside the matched
+        # key is offered; the forward detector decides.
         end = len(text)
-        return [end - m.end() for m in reversed(list(pattern.finditer(lowered[::-1])))]
+        starts: list[int] = []
+        for match in reversed(list(pattern.finditer(lowered[::-1]))):
+            first, last = end - match.end(), end - match.start()
+            previous = " "
+            for position in range(first, last):
+                char = text[position]
+                if char.isalpha() and (
+                    not previous.isalnum() or (char.isupper() and not previous.isupper())
+                ):
+                    starts.append(position)
+                previous = char
+            if not starts or starts[-1] < first:
+                starts.append(first)
+        return starts
 
     def subset(self, text: str) -> frozenset[int]:
         """Return the detectors (indices) whose trigger is in ``text``: all that can match.

@@ -18,6 +18,7 @@ from redactor.engine import FAILED
 from redactor.finding import Finding
 from redactor.policy import Policy
 from redactor.structured import StructuredRedactor, dumps_like, looks_like_json
+from redactor.typing import Event
 
 __all__ = ["Redactor"]
 
@@ -97,7 +98,7 @@ class Redactor:
             self._record(findings)
         return out
 
-    def redact_event(self, event: Any) -> Any:
+    def redact_event(self, event: Event) -> Event:
         """Return a redacted copy of a structured event (the input is not mutated).
 
         Dicts, lists and tuples are walked to any depth; a value under a sensitive key

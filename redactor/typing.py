@@ -5,17 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Event", "Span", "Validator"]
+__all__ = ["Event", "Validator"]
 
 #: A structured log event: whatever a logging framework hands over (dicts, lists, tuples,
 #: scalars, arbitrary objects). Redaction returns a new value of the same shape.
 Event = Any
 
-#: A half-open ``(start, end)`` character range inside one string.
-Span = tuple[int, int]
-
 #: A pure check run on a candidate's text; see :mod:`redactor.validators`.
 Validator = Callable[[str], bool]
-
-#: JSON scalar types that structural redaction leaves as they are when nothing matches.
-JsonScalar = str | int | float | bool | None

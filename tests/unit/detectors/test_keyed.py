@@ -118,3 +118,11 @@ class TestKeyXml:
     def test_other_elements_untouched(self, line):
         """Elements with ordinary names pass through."""
         assert REDACTOR.redact(line) == line
+
+
+class TestKeyAfterAWordThatExtendsIt:
+    def test_key_found_when_a_longer_term_reads_across_the_word_before(self):
+        """'0x api_key=' holds the term api_key although x_api_key reads across '0x '."""
+        for backend in ("python", "hyperscan"):
+            redactor = Redactor(backend=backend)
+            assert redactor.redact("ref 0x api_key=s3cr3t ok") == "ref 0x api_key=[REDACTED] ok"

@@ -168,6 +168,16 @@ class RedactingFilter(logging.Filter):
     def _redact(self, record: logging.LogRecord) -> None:
         r = self._redactor
         attrs = record.__dict__
+        if (
+            len(attrs) == _BARE_SIZE  # no extras, no formatter has run on it yet
+            and record.exc_info is None
+            and record.exc_text is None
+            and not record.stack_info
+            and isinstance(record.msg, str)
+        ):  # the common record: a message and nothing else
+            record.msg = r.redact_line(self._message(record))
+            record.args = ()
+            return
         extra = self._extra(attrs) if len(attrs) > _BARE_SIZE else None
         msg = record.msg
         if isinstance(msg, dict) and not record.args:

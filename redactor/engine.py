@@ -363,6 +363,10 @@ class Scanner:
     def _hits(self, text: str, subset: frozenset[int] | None) -> list[tuple[str, Hit]]:
         if subset is None:
             subset = self.subset(text)
+        elif subset & self._keyed and "=" not in text and ":" not in text and "%3" not in text:
+            # A subset handed down from an enclosing text (the values of a JSON line):
+            # a key-value pair needs a separator, and most values have none.
+            subset = subset - self._keyed
         hits = (
             [(self._detectors[i].name, hit) for i, hit in self._builtin_hits(text, subset)]
             if subset

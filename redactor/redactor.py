@@ -140,7 +140,10 @@ class Redactor:
         if not isinstance(parsed, (dict, list)):
             return self._redact_text(line, subset)
         try:
-            return dumps_like(self._event(parsed, None if decoded_differs else subset), line)
+            redacted = self._event(parsed, None if decoded_differs else subset)
+            if redacted == parsed:
+                return line  # nothing found: the line as it came, byte for byte
+            return dumps_like(redacted, line)
         except (ValueError, RecursionError):
             self._record([Finding("error", "redaction_failed", 0, 0, FAILED)])
             return FAILED

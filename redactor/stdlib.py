@@ -36,6 +36,10 @@ for all later handlers too. Attach the filter to *handlers*, not loggers: a logg
 filters only run for records logged on that very logger, never for records propagated
 from its children. :func:`install` does this for every handler of the root logger.
 
+Custom record classes (``logging.setLogRecordFactory``) whose ``getMessage`` renders
+``msg`` and ``args`` in their own way must return ``msg`` unchanged when ``args`` is
+empty, since that is how the filter leaves a record; otherwise they may re-render it.
+
 The filter never raises into the logging call: if anything fails, the record is
 replaced by a placeholder (message, exception, stack and every extra) and counted
 under ``error``.

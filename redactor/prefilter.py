@@ -83,7 +83,7 @@ def _minimal(needles: set[str]) -> tuple[str, ...]:
 
 
 class Prefilter:
-    """Answers "can any detector match this text?" without running them.
+    """Answers "which detectors can match this text?" without running them.
 
     Args:
         detectors: the detectors in force.
@@ -115,20 +115,22 @@ class Prefilter:
         self.owners = _owners(detectors, self.anchors)
         self._anchors: re.Pattern[str] | None = None
         if anchors:
-            trie = render_trie(build_trie((a,) for a in _minimal(anchors)), cased=False)
+            trie = render_trie(build_trie((a,) for a in self.anchors), cased=False)
             self._anchors = re.compile(trie)
+        # Per lead: one pattern of all its tails, searched first (most texts stop
+        # there), then each tail on its own to tell which detectors it stands for.
         self._shapes = tuple(
-            re.compile((re.escape(lead) + "(?:" + "|".join(sorted(tails)) + ")").encode())
-            for lead, tails in sorted(shapes.items())
-        )
-        self._pairs = tuple(
-            (re.compile((re.escape(lead) + tail).encode()), self.owners[("shape", lead, tail)])
+            (
+                re.compile((re.escape(lead) + "(?:" + "|".join(tails) + ")").encode()),
+                tuple(
+                    (re.compile((re.escape(lead) + t).encode()), self.owners[("shape", lead, t)])
+                    for t in tails
+                ),
+            )
             for lead, tails in self.shapes.items()
-            for tail in tails
         )
-        self._words = tuple(sorted(words))
         self._word_boundary = re.compile(
-            "(?<![a-z0-9])(?:" + "|".join(map(re.escape, self._words)) + ")"
+            "(?<![a-z0-9])(?:" + "|".join(map(re.escape, self.words)) + ")"
         )
         self._keys: re.Pattern[str] | None = None
         self._encoded_keys: re.Pattern[str] | None = None
@@ -178,46 +180,30 @@ class Prefilter:
     def subset(self, text: str) -> frozenset[int]:
         """Return the detectors (indices) whose trigger is in ``text``: all that can match.
 
-        Unlike the yes/no test, every trigger is evaluated, so this costs more; the
-        scanner asks it only of texts that passed, or lets a batch backend answer.
+        Each family is first tested with its one combined pattern, so a text that holds
+        no trigger (most log lines) costs one search per family and nothing more.
         """
-        if not self(text):
-            return _NOTHING
         owners = self.owners
         found: set[int] = set(owners.get(("always", ""), ()))
-        for anchor in self.anchors:
-            if anchor in text:
-                found.update(owners[("anchor", anchor)])
-        if self._pairs:
-            shape = text.encode("utf-8", "surrogatepass").translate(SHAPE_TABLE)
-            for pattern, indices in self._pairs:
-                if pattern.search(shape) is not None:
-                    found.update(indices)
-        lowered = text.lower()
-        for word in self.words:
-            if word in lowered and self._word_boundary.search(lowered):
-                found.update(owners[("word", word)])
-        keys = self._key_pattern(lowered)
-        if keys is not None and keys.search(lowered[::-1]) is not None:
-            found.update(owners[("keyed", "")])
-        return frozenset(found)
-
-    def __call__(self, text: str) -> bool:
-        """Return False only if no detector can match anywhere in ``text``."""
-        if self.always:
-            return True
         if self._anchors is not None and self._anchors.search(text) is not None:
-            return True
+            for anchor in self.anchors:
+                if anchor in text:
+                    found.update(owners[("anchor", anchor)])
         if self._shapes:
             shape = text.encode("utf-8", "surrogatepass").translate(SHAPE_TABLE)
-            for pattern in self._shapes:
-                if pattern.search(shape) is not None:
-                    return True
-        if self._keys is None and not self._words:
-            return False
-        lowered = text.lower()
-        words = self._words
-        if words and any(map(lowered.__contains__, words)) and self._word_boundary.search(lowered):
-            return True
-        keys = self._key_pattern(lowered)
-        return keys is not None and keys.search(lowered[::-1]) is not None
+            for lead, tails in self._shapes:
+                if lead.search(shape) is not None:
+                    for pattern, indices in tails:
+                        if pattern.search(shape) is not None:
+                            found.update(indices)
+        if self._keys is not None or self.words:
+            lowered = text.lower()
+            words = self.words
+            if any(map(lowered.__contains__, words)) and self._word_boundary.search(lowered):
+                for word in words:
+                    if word in lowered:
+                        found.update(owners[("word", word)])
+            keys = self._key_pattern(lowered)
+            if keys is not None and keys.search(lowered[::-1]) is not None:
+                found.update(owners[("keyed", "")])
+        return frozenset(found) if found else _NOTHING

@@ -8,7 +8,6 @@ found.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,7 +16,7 @@ from redactor.compiler import compile_policy
 from redactor.engine import FAILED
 from redactor.finding import Finding
 from redactor.policy import Policy
-from redactor.structured import StructuredRedactor, dumps_like, looks_like_json
+from redactor.structured import StructuredRedactor, looks_like_json
 from redactor.typing import Event
 
 __all__ = ["Redactor"]
@@ -84,19 +83,7 @@ class Redactor:
         return self._redact_text(text, None)
 
     def _redact_text(self, text: str, subset: frozenset[int] | None) -> str:
-        scanner = self._scanner
-        try:
-            if subset is None:
-                subset = scanner.subset(text)
-            if not subset and not scanner.has_custom:
-                return text  # the common case, decided by one pre-filter call
-            out, findings = scanner.redact(text, subset)
-        except Exception:  # fail closed
-            self._record([Finding("error", "redaction_failed", 0, len(text), FAILED)])
-            return FAILED
-        if findings:
-            self._record(findings)
-        return out
+        return self._structured.plain(text, subset)
 
     def redact_event(self, event: Event) -> Event:
         """Return a redacted copy of a structured event (the input is not mutated).
@@ -126,27 +113,12 @@ class Redactor:
         """Redact one line, given the detectors its raw text can trigger (None: ask)."""
         if not looks_like_json(line):
             return self._redact_text(line, subset)
-        # "\u0040" and "\/" decode to characters that triggers look for ("@", "://"),
-        # so such lines are judged per decoded value rather than on their raw text.
-        decoded_differs = "\\u" in line or "\\/" in line
-        if subset is None:
-            subset = self._scanner.subset(line)
-        if not subset and not decoded_differs and not self._scanner.has_custom:
-            return line
         try:
-            parsed = json.loads(line)
-        except (ValueError, RecursionError):
-            return self._redact_text(line, subset)
-        if not isinstance(parsed, (dict, list)):
-            return self._redact_text(line, subset)
-        try:
-            redacted = self._event(parsed, None if decoded_differs else subset)
-            if redacted == parsed:
-                return line  # nothing found: the line as it came, byte for byte
-            return dumps_like(redacted, line)
-        except (ValueError, RecursionError):
+            out = self._structured.json_text(line, subset)
+        except Exception:  # fail closed
             self._record([Finding("error", "redaction_failed", 0, 0, FAILED)])
             return FAILED
+        return out if out is not None else self._redact_text(line, subset)
 
     def redact_lines(self, lines: Sequence[str]) -> list[str]:
         """Redact a batch of log lines (the CLI and the sidecar's entry point).

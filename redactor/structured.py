@@ -83,13 +83,23 @@ class StructuredRedactor:
                 over an enclosing text; None asks the pre-filter for this string.
         """
         if looks_like_json(value):
-            redacted = self._json_text(value, 0, subset)
+            try:
+                redacted = self.json_text(value, subset)
+            except (ValueError, RecursionError):
+                redacted = None  # not serializable back: redact the text itself
             if redacted is not None:
                 return redacted
-        if subset is not None and not subset and not self._scanner.has_custom:
-            return value
+        return self.plain(value, subset)
+
+    def plain(self, value: str, subset: frozenset[int] | None = None) -> str:
+        """Redact one string with the text rules only; fails closed, counts findings."""
+        scanner = self._scanner
         try:
-            out, findings = self._scanner.redact(value, subset)
+            if subset is None:
+                subset = scanner.subset(value)
+            if not subset and not scanner.has_custom:
+                return value  # the common case, decided by one pre-filter call
+            out, findings = scanner.redact(value, subset)
         except Exception:  # fail closed
             self._record([Finding("error", "redaction_failed", 0, len(value), FAILED)])
             return FAILED
@@ -97,8 +107,20 @@ class StructuredRedactor:
             self._record(findings)
         return out
 
-    def _json_text(self, value: str, depth: int, subset: frozenset[int] | None) -> str | None:
-        """Redact a string holding JSON; None if it does not parse as an object/array."""
+    def json_text(
+        self, value: str, subset: frozenset[int] | None = None, depth: int = 0
+    ) -> str | None:
+        """Redact a string holding a JSON object or array, structurally.
+
+        Returns:
+            The redacted JSON in the style of ``value``, ``value`` itself when nothing
+            was found, or None when it does not parse as an object or array.
+
+        Raises:
+            ValueError, RecursionError: the redacted value could not be serialized.
+        """
+        # "\u0040" and "\/" decode to characters that triggers look for ("@", "://"),
+        # so such texts are judged per decoded value rather than on their raw text.
         decoded_differs = "\\u" in value or "\\/" in value
         if subset is None:
             subset = self._scanner.subset(value)
@@ -110,11 +132,10 @@ class StructuredRedactor:
             return None
         if not isinstance(parsed, (dict, list)):
             return None
-        inner = None if decoded_differs else subset
-        try:
-            return dumps_like(self.event(parsed, depth + 1, inner), value)
-        except (ValueError, RecursionError):
-            return None
+        redacted = self.event(parsed, depth + 1, None if decoded_differs else subset)
+        if redacted == parsed:
+            return value  # nothing found: the text as it came, byte for byte
+        return dumps_like(redacted, value)
 
     def event(self, value: Any, depth: int = 0, subset: frozenset[int] | None = None) -> Any:
         """Return a redacted copy of ``value``.

@@ -29,10 +29,6 @@ class BatchPrefilter(Protocol):
 
     name: str
 
-    def __call__(self, text: str) -> bool:
-        """Return False only if no detector can match anywhere in ``text``."""
-        ...
-
     def subset(self, text: str) -> frozenset[int]:
         """Return the indices of the detectors that can match in ``text``."""
         ...

@@ -3,14 +3,13 @@
 Hyperscan scans a whole batch of lines (joined by newlines) in one call, at over
 100 MB/s on these machines, and calls back per match; the callback marks the line the
 match ends in. No trigger pattern can match a newline, so a match always lies inside
-the line it is reported for. A single text is scanned until its first match only.
+the line it is reported for.
 
 Scratch space is per thread (Hyperscan's rule); the database itself is shared.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import threading
@@ -49,11 +48,6 @@ def _database(expressions: tuple[bytes, ...], flags: tuple[int, ...]) -> hypersc
 
 def _collect(pattern: int, _start: int, _end: int, _flags: int, found: set[int]) -> None:
     found.add(pattern)
-
-
-def _stop(_id: int, _start: int, end: int, _flags: int, found: list[int]) -> bool:
-    found.append(end)
-    return True  # terminate: one match is all a pre-filter needs
 
 
 class HyperscanPrefilter:
@@ -103,23 +97,6 @@ class HyperscanPrefilter:
         if scratch is None:
             scratch = self._local.scratch = hyperscan.Scratch(self._db)
         return scratch
-
-    def _first_end(self, data: bytes) -> int | None:
-        found: list[int] = []
-        with contextlib.suppress(hyperscan.ScanTerminated):  # raised by stopping at a match
-            self._db.scan(
-                data,
-                match_event_handler=_stop,  # type: ignore[arg-type]
-                context=found,
-                scratch=self._scratch(),
-            )
-        return found[0] if found else None
-
-    def __call__(self, text: str) -> bool:
-        """Return False only if no detector can match anywhere in ``text``."""
-        if self._empty:
-            return False
-        return self._first_end(text.encode("utf-8", "surrogatepass")) is not None
 
     def subset(self, text: str) -> frozenset[int]:
         """Return the indices of the detectors that can match in ``text``.

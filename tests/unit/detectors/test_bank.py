@@ -5,25 +5,12 @@ from __future__ import annotations
 import pytest
 
 from redactor import Redactor
+from tests.unit.validators.test_bank import REGISTRY_IBANS
 
 REDACTOR = Redactor()
 
-#: Example IBANs from the SWIFT IBAN registry (mod-97 checked by hand).
-IBANS = [
-    "DE89370400440532013000",
-    "GB29NWBK60161331926819",
-    "FR1420041010050500013M02606",
-    "ES9121000418450200051332",
-    "NL91ABNA0417164300",
-    "IT60X0542811101000000123456",
-    "BE68539007547034",
-    "CH9300762011623852957",
-    "AT611904300234573201",
-    "PL61109010140000071219812874",
-    "NO9386011117947",
-    "IE29AIBK93115212345678",
-    "BR1800360305000010009795493C1",
-]
+#: Example IBANs from the SWIFT IBAN registry, shared with the validator tests.
+IBANS = REGISTRY_IBANS
 
 
 def spaced(iban: str) -> str:

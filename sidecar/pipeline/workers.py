@@ -1,0 +1,86 @@
+"""Run batches through :class:`~sidecar.pipeline.process.Processor`, here or in workers.
+
+Redaction is CPU-bound Python, so on a multi-core node the sidecar scales by processes,
+not threads. With ``workers = 0`` batches are processed in the main process; with
+``workers = N`` a spawn-started process pool holds one compiled redactor per worker
+(compiled once, in the initializer) and batches are shipped to it as lists of strings.
+Order is kept by the caller: it awaits the futures of one source in submission order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+from collections.abc import Sequence
+from pathlib import Path
+
+from redactor import Policy, Redactor
+from sidecar.config import RetentionConfig
+from sidecar.pipeline.classify import Classifier
+from sidecar.pipeline.process import Processed, Processor
+
+__all__ = ["BatchRunner", "build_processor"]
+
+_WORKER: Processor | None = None
+
+
+def build_processor(policy: Path | None, retention: RetentionConfig) -> Processor:
+    """Compile the redactor and the classifier (the expensive, once-per-process part)."""
+    redactor = Redactor(Policy.from_toml(policy) if policy is not None else None)
+    return Processor(redactor, Classifier(retention))
+
+
+def _init_worker(policy: Path | None, retention: RetentionConfig) -> None:
+    global _WORKER
+    _WORKER = build_processor(policy, retention)
+
+
+def _run_in_worker(texts: Sequence[str], source: str, fmt: str, day: str) -> Processed:
+    assert _WORKER is not None, "worker not initialized"
+    return _WORKER.run(texts, source, fmt, day)
+
+
+class BatchRunner:
+    """Processes batches in the main process or in a pool of worker processes.
+
+    Args:
+        policy: redactor policy file, or None for the default policy.
+        retention: tiers and rules.
+        workers: 0 for in-process, else the number of worker processes.
+    """
+
+    def __init__(self, policy: Path | None, retention: RetentionConfig, workers: int) -> None:
+        self.workers = workers
+        self._local = build_processor(policy, retention) if workers == 0 else None
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        if workers:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(policy, retention),
+            )
+
+    def submit(
+        self, texts: Sequence[str], source: str, fmt: str, day: str
+    ) -> asyncio.Future[Processed]:
+        """Start processing one batch; await the returned future for its result."""
+        loop = asyncio.get_running_loop()
+        if self._pool is None:
+            assert self._local is not None
+            future: asyncio.Future[Processed] = loop.create_future()
+            try:
+                future.set_result(self._local.run(texts, source, fmt, day))
+            except BaseException as exc:  # surfaced to the awaiting delivery task
+                future.set_exception(exc)
+            return future
+        return asyncio.wrap_future(
+            self._pool.submit(_run_in_worker, list(texts), source, fmt, day), loop=loop
+        )
+
+    def close(self) -> None:
+        """Stop the worker processes (pending batches are not needed: they replay)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

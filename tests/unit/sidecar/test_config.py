@@ -89,7 +89,7 @@ class TestLoad:
         """A syntax error is reported with the file name."""
         path = tmp_path / "bad.toml"
         path.write_text("data_dir = ")
-        with pytest.raises(ConfigError, match="bad.toml"):
+        with pytest.raises(ConfigError, match=r"bad\.toml"):
             load(path)
 
     def test_missing_file(self, tmp_path: Path) -> None:

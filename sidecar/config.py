@@ -49,6 +49,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "DEFAULT_TIERS",
+    "BufferConfig",
     "Config",
     "FileSinkConfig",
     "FileSourceConfig",
@@ -125,13 +126,27 @@ class StdinSourceConfig:
 
 @dataclass(frozen=True, slots=True)
 class ForwardSourceConfig:
-    """``type = "forward"``: a Fluent forward protocol server (see the shipping issue)."""
+    """``type = "forward"``: a Fluent forward protocol server.
+
+    Attributes:
+        listen: ``HOST:PORT`` to listen on (port 0 picks a free port).
+        shared_key: the handshake's shared key (use ``${ENV}``); None: no handshake.
+        users: username to password, checked in the handshake when given.
+        tls_cert, tls_key: PEM files; both or neither.
+        max_frame_bytes: a frame larger than this closes the connection.
+        max_connections: connections beyond this are refused.
+        batch_lines: records per pipeline batch (a frame is never split).
+    """
 
     name: str
     listen: str
     shared_key: str | None = None
+    users: Mapping[str, str] = field(default_factory=dict)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    max_frame_bytes: int = 16 * 1024 * 1024
+    max_connections: int = 256
+    batch_lines: int = 2000
     type: str = "forward"
 
 
@@ -199,27 +214,72 @@ class StdoutSinkConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BufferConfig:
+    """The on-disk buffer in front of a network sink.
+
+    Attributes:
+        max_bytes: past this many bytes on disk, writes wait (backpressure on sources).
+        encryption_key_env: environment variable with the base64 of a 32-byte key;
+            None keeps buffer segments in plaintext (they hold redacted data only).
+    """
+
+    max_bytes: int = 256 * 1024 * 1024
+    encryption_key_env: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ForwardSinkConfig:
-    """``type = "forward"``: Fluent forward to an aggregator (see the shipping issue)."""
+    """``type = "forward"``: Fluent forward to an aggregator.
+
+    Attributes:
+        address: one or more ``HOST:PORT``, tried in order for failover.
+        tag_prefix: records are tagged ``<tag_prefix>.<tier>``.
+        require_ack: a batch counts as delivered only when its ack arrives.
+        compress: send CompressedPackedForward (gzip) instead of PackedForward.
+        shared_key, username, password: the handshake's credentials (use ``${ENV}``).
+        tls: connect with TLS; ``tls_ca`` verifies the server against that CA file
+            (otherwise the system's), and ``tls_verify_hostname`` checks its name.
+        ack_timeout_s: an unacked batch is resent on a new connection after this.
+        buffer: the on-disk buffer in front of this sink.
+    """
 
     name: str
     address: tuple[str, ...]
     tag_prefix: str = "sidecar"
     require_ack: bool = True
+    compress: bool = False
     shared_key: str | None = None
+    username: str | None = None
+    password: str | None = None
     tls: bool = False
     tls_ca: Path | None = None
+    tls_verify_hostname: bool = True
+    ack_timeout_s: float = 30.0
+    buffer: BufferConfig = field(default_factory=BufferConfig)
     type: str = "forward"
 
 
 @dataclass(frozen=True, slots=True)
 class SyslogSinkConfig:
-    """``type = "syslog"``: RFC 5424 over TCP (see the shipping issue)."""
+    """``type = "syslog"``: RFC 5424 over TCP with octet counting, optionally TLS.
+
+    Attributes:
+        address: ``HOST:PORT`` of the syslog server.
+        tls, tls_ca, tls_verify_hostname: as for the forward sink (RFC 5425).
+        app_name: the APP-NAME field; hostname: the HOSTNAME field (default: this host).
+        facility: syslog facility number (default 16, local0).
+        buffer: the on-disk buffer in front of this sink.
+    """
 
     name: str
     address: str
     tls: bool = False
     tls_ca: Path | None = None
+    tls_verify_hostname: bool = True
+    app_name: str = "sidecar"
+    hostname: str | None = None
+    facility: int = 16
+    buffer: BufferConfig = field(default_factory=BufferConfig)
     type: str = "syslog"
 
 
@@ -484,7 +544,12 @@ class _Reader:
                 ),
                 batch_lines=self.integer(table, "batch_lines", where, 2000, low=1),
             )
-        self.only(table, where, {"type", "name", "listen", "shared_key", "tls_cert", "tls_key"})
+        self.only(
+            table,
+            where,
+            {"type", "name", "listen", "shared_key", "users", "tls_cert", "tls_key",
+             "max_frame_bytes", "max_connections", "batch_lines"},
+        )  # fmt: skip
         if "listen" not in table:
             raise self.fail(f"{where}.listen", 'is required ("HOST:PORT")')
         host, port = self.address(f"{where}.listen", table["listen"])
@@ -496,8 +561,39 @@ class _Reader:
             name=self.name(table, where, None),
             listen=f"{host}:{port}",
             shared_key=self.opt_string(table, "shared_key", where),
+            users=self.users(table, where),
             tls_cert=cert,
             tls_key=key,
+            max_frame_bytes=self.integer(
+                table, "max_frame_bytes", where, 16 * 1024 * 1024, low=1024
+            ),
+            max_connections=self.integer(table, "max_connections", where, 256, low=1),
+            batch_lines=self.integer(table, "batch_lines", where, 2000, low=1),
+        )
+
+    def users(self, table: Mapping[str, Any], where: str) -> dict[str, str]:
+        here = f"{where}.users"
+        value = table.get("users", [])
+        if not isinstance(value, list):
+            raise self.fail(here, "expected an array of {username, password} tables")
+        users: dict[str, str] = {}
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise self.fail(f"{here}[{i}]", "expected a {username, password} table")
+            self.only(item, f"{here}[{i}]", {"username", "password"})
+            if "username" not in item or "password" not in item:
+                raise self.fail(f"{here}[{i}]", "needs username and password")
+            users[self.string(item, "username", f"{here}[{i}]")] = self.string(
+                item, "password", f"{here}[{i}]"
+            )
+        return users
+
+    def buffer(self, table: Mapping[str, Any], where: str) -> BufferConfig:
+        here = f"{where}.buffer"
+        self.only(table, here, {"max_bytes", "encryption_key_env"})
+        return BufferConfig(
+            max_bytes=self.integer(table, "max_bytes", here, 256 * 1024 * 1024, low=65536),
+            encryption_key_env=self.opt_string(table, "encryption_key_env", here),
         )
 
     def multiline(self, table: Mapping[str, Any], where: str) -> MultilineConfig:
@@ -547,8 +643,9 @@ class _Reader:
             self.only(
                 table,
                 where,
-                {"type", "name", "address", "tag_prefix", "require_ack", "shared_key", "tls",
-                 "tls_ca"},
+                {"type", "name", "address", "tag_prefix", "require_ack", "compress",
+                 "shared_key", "username", "password", "tls", "tls_ca", "tls_verify_hostname",
+                 "ack_timeout_s", "buffer"},
             )  # fmt: skip
             raw = table.get("address")
             addresses = raw if isinstance(raw, list) else [raw]
@@ -560,19 +657,38 @@ class _Reader:
                 address=tuple(f"{h}:{p}" for h, p in parsed),
                 tag_prefix=self.opt_string(table, "tag_prefix", where) or "sidecar",
                 require_ack=self.boolean(table, "require_ack", where, True),
+                compress=self.boolean(table, "compress", where, False),
                 shared_key=self.opt_string(table, "shared_key", where),
+                username=self.opt_string(table, "username", where),
+                password=self.opt_string(table, "password", where),
                 tls=self.boolean(table, "tls", where, False),
                 tls_ca=self.opt_path(table, "tls_ca", where),
+                tls_verify_hostname=self.boolean(table, "tls_verify_hostname", where, True),
+                ack_timeout_s=self.number(table, "ack_timeout_s", where, 30.0),
+                buffer=self.buffer(self.table(table, "buffer", where), where),
             )
-        self.only(table, where, {"type", "name", "address", "tls", "tls_ca"})
+        self.only(
+            table,
+            where,
+            {"type", "name", "address", "tls", "tls_ca", "tls_verify_hostname", "app_name",
+             "hostname", "facility", "buffer"},
+        )  # fmt: skip
         if "address" not in table:
             raise self.fail(f"{where}.address", 'is required ("HOST:PORT")')
         host, port = self.address(f"{where}.address", table["address"])
+        facility = self.integer(table, "facility", where, 16)
+        if facility > 23:
+            raise self.fail(f"{where}.facility", "a syslog facility is 0 to 23")
         return SyslogSinkConfig(
             name=self.name(table, where, None),
             address=f"{host}:{port}",
             tls=self.boolean(table, "tls", where, False),
             tls_ca=self.opt_path(table, "tls_ca", where),
+            tls_verify_hostname=self.boolean(table, "tls_verify_hostname", where, True),
+            app_name=self.opt_string(table, "app_name", where) or "sidecar",
+            hostname=self.opt_string(table, "hostname", where),
+            facility=facility,
+            buffer=self.buffer(self.table(table, "buffer", where), where),
         )
 
     def retention(self, table: Mapping[str, Any]) -> RetentionConfig:

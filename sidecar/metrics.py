@@ -57,7 +57,7 @@ STAGES: tuple[str, ...] = ("parse", "scrub", "classify", "runner", "http", "purg
 REASONS: tuple[str, ...] = (
     "invalid_utf8", "oversized", "malformed_json", "redaction_failed", "sink_write",
     "checkpoint", "buffer_full", "read", "purge", "decrypt", "render", "shutdown",
-    "timeout", OTHER,
+    "timeout", OTHER, "protocol_violation", "auth_failed", "connection_limit",
 )  # fmt: skip
 #: The kind the redactor counts when it failed closed and replaced a whole value.
 _ERROR_KIND = "error"
@@ -365,6 +365,35 @@ class Metrics:
     def render(self) -> bytes:
         """Return every metric in the Prometheus text format (:data:`CONTENT_TYPE`)."""
         return generate_latest(_WithoutCreated(self.registry))
+
+    # -- disk buffers of network sinks (sidecar.buffer) --------------------------------
+
+    def buffer_level(self, sink: str, nbytes: int, records: int) -> None:
+        """Set what the disk buffer in front of ``sink`` holds, not yet delivered.
+
+        The two gauges (``sidecar_buffer_bytes``, ``sidecar_buffer_records``) are
+        registered on first use, so a sidecar without network sinks exports neither.
+        """
+        gauges: tuple[Gauge, Gauge] | None = self.__dict__.get("_buffer_gauges")
+        if gauges is None:
+            gauges = (
+                Gauge(
+                    "sidecar_buffer_bytes",
+                    "Bytes in a sink's disk buffer, not yet delivered.",
+                    ["sink"],
+                    registry=self.registry,
+                ),
+                Gauge(
+                    "sidecar_buffer_records",
+                    "Records in a sink's disk buffer, not yet delivered.",
+                    ["sink"],
+                    registry=self.registry,
+                ),
+            )
+            self._buffer_gauges = gauges
+        name = self._sinks.pick(sink)
+        gauges[0].labels(name).set(max(0, nbytes))
+        gauges[1].labels(name).set(max(0, records))
 
 
 class _WithoutCreated:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Shipped", "Sink", "Source", "SourceBatch"]
+__all__ = ["Delivery", "Shipped", "Sink", "Source", "SourceBatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,4 +86,29 @@ class Source(Protocol):
 
     def stop(self) -> None:
         """Ask the source to stop reading; the iterator ends soon after."""
+        ...
+
+
+class Delivery(Protocol):
+    """The network half of a sink: hands records to a peer, nothing more.
+
+    Network sinks (forward, syslog) are a :class:`Delivery` behind the on-disk buffer
+    (:mod:`sidecar.buffer`): the buffer makes ``Sink.write`` durable at once, and a
+    drainer feeds buffered batches to ``deliver`` in order, retrying with backoff, and
+    frees them only once ``deliver`` returned.
+    """
+
+    name: str
+
+    async def deliver(self, records: Sequence[Shipped]) -> None:
+        """Return once the peer has ``records`` (acked, where the protocol acks).
+
+        Raises:
+            SinkError: not delivered (no connection, refused, ack timeout); the caller
+                retries the same records later, possibly on another connection.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Close connections; called once at shutdown."""
         ...

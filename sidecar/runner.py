@@ -256,7 +256,7 @@ class Runner:
                 )
             for tier, count in processed.tiers.items():
                 metrics.tier(tier, count)
-            await self._ship(processed.records)
+            await self._ship(processed.records())
             outcome = batch.commit()
             if outcome is not None:
                 await outcome
@@ -297,8 +297,10 @@ class Runner:
             }
         )
         line = json.dumps(event, separators=(",", ":")).encode()
-        records = [Shipped(stamp.tier, day, line) for _ in batch.texts]
-        return Processed(records, failed=len(records), tiers={stamp.tier: len(records)})
+        count = len(batch.texts)
+        return Processed(
+            day, [line] * count, [stamp.tier] * count, failed=count, tiers={stamp.tier: count}
+        )
 
     async def _ship(self, records: Sequence[Shipped]) -> None:
         if not records:

@@ -98,6 +98,7 @@ class Joined(NamedTuple):
 
 
 _NOTHING: tuple[Joined, ...] = ()
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
 class Joiner:
@@ -150,9 +151,25 @@ class Joiner:
         Returns:
             The records this line completed, oldest first (zero, one or two).
         """
+        # The common case (a line starting with a letter or digit, no traceback open)
+        # takes the fewest steps: this runs once per line of every followed file.
+        if self._start is not None:
+            continues = self._start.search(line) is None
+        elif not line:
+            continues = True
+        else:
+            first = line[0]
+            if first == "{":
+                self._in_traceback = continues = False
+            elif first.isspace():
+                continues = True
+            elif self._in_traceback or first in "DT":
+                continues = self._python(line)
+            else:
+                continues = False
         out = _NOTHING
-        continues = self._continues(line)
-        if self._lines:
+        lines = self._lines
+        if lines:
             limit = self._max_chars
             if continues and (limit is None or self._chars + 1 + len(line) <= limit):
                 self._chars += 1 + len(line)
@@ -160,12 +177,13 @@ class Joiner:
                 self._oversized = self._oversized or oversized
             else:
                 out = (self._take(),)
+                lines = self._lines
                 self._chars, self._invalid, self._oversized = len(line), invalid_utf8, oversized
         else:
             self._chars, self._invalid, self._oversized = len(line), invalid_utf8, oversized
-        self._lines.append(line)
+        lines.append(line)
         self._end = end
-        if len(self._lines) >= self._max_lines:
+        if len(lines) >= self._max_lines:
             out = (*out, self._take())
         return out
 
@@ -190,23 +208,13 @@ class Joiner:
     def _take(self) -> Joined:
         lines = self._lines
         text = lines[0] if len(lines) == 1 else "\n".join(lines)
-        record = Joined(text, self._end, len(lines), self._invalid, self._oversized)
+        record = _new(Joined, (text, self._end, len(lines), self._invalid, self._oversized))
         self._lines = []
         self._chars = 0
         return record
 
-    def _continues(self, line: str) -> bool:
-        """Whether ``line`` continues the current record; updates the traceback state."""
-        if self._start is not None:
-            return self._start.search(line) is None
-        if not line:
-            return True
-        first = line[0]
-        if first == "{":
-            self._in_traceback = False
-            return False
-        if first.isspace():
-            return True
+    def _python(self, line: str) -> bool:
+        """The traceback rules, for a non-indented line; updates the traceback state."""
         if line.startswith(_TRACEBACK):
             self._in_traceback = True
             return True
@@ -254,10 +262,10 @@ class LineSplitter:
             self._hold(data, 0, size)
             return []
         # The first newline completes the pending line, held from earlier chunks.
-        held = len(self._buf) + first
+        held = (self._skipped if self._skipping else len(self._buf)) + first
         end = base + first + 1
         if self._skipping or held > self._max:
-            lines = [self._placeholder(self._skipped + held, end)]
+            lines = [self._placeholder(held, end)]
         else:
             lines = [
                 self._line(bytes(self._buf) + data[:first] if self._buf else data[:first], end)
@@ -277,7 +285,7 @@ class LineSplitter:
                 if raw[-1:] == b"\r":
                     raw = raw[:-1]
                 try:
-                    append(Line(raw.decode("utf-8"), end))
+                    append(_new(Line, (raw.decode("utf-8"), end, False, False)))
                 except UnicodeDecodeError:
                     append(Line(raw.decode("utf-8", "replace"), end, True))
         self._start = base + last + 1

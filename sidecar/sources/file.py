@@ -11,10 +11,11 @@ nothing new, the source sleeps ``poll_ms`` (or until :meth:`FileSource.stop`).
 
 Checkpoints: the source keeps the *committed* position of every followed file (by
 follower id) and saves it with :class:`~sidecar.checkpoint.CheckpointStore`. Each batch
-carries the position updates of its records and of the marks read with them; its
-``commit`` (a coroutine function: await it) applies the updates of that batch and every
-earlier one, in order, then saves, fsync included, in a worker thread under a lock;
-committing an earlier batch after a later one changes nothing. Marks read without
+carries the checkpoint updates read with its records (see
+:class:`~sidecar.sources.tail.TailOutput`); its ``commit`` (a coroutine function: await
+it) applies the updates of that batch and every earlier one, in order, then saves,
+fsync included, in a worker thread under a lock; committing an earlier batch after a
+later one changes nothing. Updates read without
 any record (a rotated file closed) join the last uncommitted batch, or are saved at
 once when nothing is in flight. A new file's starting point is saved as soon as it is
 found, so that a crash before its first commit does not make a ``read_from = "end"``
@@ -33,7 +34,7 @@ from pathlib import Path
 from sidecar.checkpoint import CheckpointStore, FileCheckpoint
 from sidecar.config import FileSourceConfig
 from sidecar.record import SourceBatch
-from sidecar.sources.tail import Mark, Tailer, TailRecord
+from sidecar.sources.tail import Tailer, TailOutput
 
 __all__ = ["FileSource"]
 
@@ -121,8 +122,8 @@ class FileSource:
         try:
             await asyncio.to_thread(self._start)
             while not self._stopping:
-                events = await asyncio.to_thread(self._poll, limit)
-                batch = self._batch(events)
+                output = await asyncio.to_thread(self._poll, limit)
+                batch = self._batch(output)
                 if batch is not None:
                     yield batch
                 elif self._once:
@@ -138,63 +139,47 @@ class FileSource:
 
     def _start(self) -> None:
         with self._io:
-            marks = self._tailer.start()
+            opened = self._tailer.start()
         with self._lock:
-            self._committed = {m.follower: m.checkpoint for m in marks if m.checkpoint}
+            self._committed = dict(opened)
             self._store.save(self._committed.values())
 
-    def _poll(self, limit: int) -> list[TailRecord | Mark]:
-        """Worker thread: read, and persist new files' starting points at once."""
+    def _poll(self, limit: int) -> TailOutput:
+        """Worker thread: read; save new files' starting points and record-less updates."""
         with self._io:
-            events = self._tailer.poll(limit)
-        fresh = [e for e in events if isinstance(e, Mark) and e.immediate and e.checkpoint]
-        if fresh:
+            output = self._tailer.poll(limit)
+        if output.opened:
             with self._lock:
-                for mark in fresh:
-                    if mark.checkpoint is not None:
-                        self._committed.setdefault(mark.follower, mark.checkpoint)
+                for follower, checkpoint in output.opened.items():
+                    self._committed.setdefault(follower, checkpoint)
                 self._store.save(self._committed.values())
-        return events
+        if output.updates and not output.texts:
+            self._carry(output.updates)
+        return output
 
-    def _batch(self, events: list[TailRecord | Mark]) -> SourceBatch | None:
-        texts: list[str] = []
-        updates: _Updates = {}
-        nbytes = invalid = oversized = 0
-        path = ""
-        for event in events:
-            if isinstance(event, TailRecord):
-                texts.append(event.text)
-                updates[event.follower] = event.checkpoint
-                nbytes += event.nbytes
-                invalid += event.invalid_utf8
-                oversized += event.oversized
-                path = path or event.path
-            elif not event.immediate:
-                updates[event.follower] = event.checkpoint
-        if not texts:
-            if updates:
-                self._carry(updates)
+    def _batch(self, output: TailOutput) -> SourceBatch | None:
+        if not output.texts:
             return None
         with self._lock:
             self._last_batch += 1
             number = self._last_batch
-            self._pending[number] = updates
+            self._pending[number] = output.updates
 
         async def commit() -> None:
             await asyncio.to_thread(self._commit, number)
 
         return SourceBatch(
             source=self.name,
-            texts=texts,
+            texts=output.texts,
             commit=commit,
-            nbytes=nbytes,
-            invalid_utf8=invalid,
-            oversized=oversized,
-            meta={"path": path},
+            nbytes=output.nbytes,
+            invalid_utf8=output.invalid_utf8,
+            oversized=output.oversized,
+            meta={"path": output.path},
         )
 
     def _carry(self, updates: _Updates) -> None:
-        """Marks without records: ride on the last batch in flight, or save now."""
+        """Updates without records: ride on the last batch in flight, or save now."""
         with self._lock:
             if self._pending:
                 self._pending[max(self._pending)].update(updates)

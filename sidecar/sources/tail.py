@@ -9,9 +9,12 @@ and only when the follower's queue of ready records is empty, so at most one chu
 worth of records is held per file: the caller's demand (``limit`` records per
 :meth:`Tailer.poll`) is the backpressure.
 
-:meth:`Tailer.poll` emits, in order, :class:`TailRecord` items (each with the checkpoint
-that is safe once it and everything before it is delivered) and :class:`Mark` items
-(a follower appeared, restarted at 0, or closed). The caller commits them in order.
+:meth:`Tailer.poll` returns a :class:`TailOutput`: the record texts of one file, the
+files found since the last poll with their starting points (safe to save at once: no
+earlier record of theirs is in flight), and the checkpoint *updates* that become true
+once those texts (and everything handed out before) are delivered: the file's new
+position, a file restarted at 0 after truncation, or a file closed (forget it). The
+caller commits them in the order the outputs were returned.
 
 Scanning (every ``poll_s``) globs the patterns and stats each match:
 
@@ -23,7 +26,7 @@ Scanning (every ``poll_s``) globs the patterns and stats each match:
   before the file now at its old path is read (gone followers come first in every
   poll, and a poll returns the records of one file only). It keeps being read for
   ``linger_s`` after its last new byte, for writers that reopen late; then it is
-  closed and a :class:`Mark` tells the caller to forget it.
+  closed and an update tells the caller to forget it.
 * **copytruncate**: the open file is shorter than our offset, or its head no longer
   matches its fingerprint. We look in its directory for a copy whose head matches and
   which is at least as long as our offset, read the missing tail from the copy, then
@@ -57,7 +60,7 @@ from sidecar.checkpoint import FINGERPRINT_BYTES, FileCheckpoint, Fingerprint
 from sidecar.config import MultilineConfig
 from sidecar.pipeline.multiline import Joined, Joiner, LineSplitter
 
-__all__ = ["CHUNK_BYTES", "Mark", "TailRecord", "Tailer"]
+__all__ = ["CHUNK_BYTES", "TailOutput", "Tailer"]
 
 #: Bytes read per system call; also bounds the records queued per file.
 CHUNK_BYTES = 1 << 20
@@ -67,42 +70,33 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True, slots=True)
-class TailRecord:
-    r"""One record read from a file.
+class TailOutput:
+    r"""What one :meth:`Tailer.poll` found.
 
     Attributes:
-        follower: id of the follower (one open file) it came from.
-        path: the file's path when it was read.
-        text: the record (multi-line records joined with ``"\n"``).
-        checkpoint: where the file stands once this record is delivered.
-        nbytes: raw bytes the record covers.
-        invalid_utf8: its bytes were not all valid UTF-8.
-        oversized: it holds a placeholder for an over-long line.
+        texts: record texts, all from one file (multi-line records joined with
+            ``"\n"``); empty when nothing new was read.
+        path: that file ("" when ``texts`` is empty).
+        nbytes: raw bytes the texts cover.
+        invalid_utf8: records whose bytes were not all valid UTF-8.
+        oversized: records holding a placeholder for an over-long line.
+        opened: new files (by follower id) and where they start; save these at once.
+        updates: per follower id, its checkpoint once ``texts`` are delivered, or None
+            for a closed file to forget; commit these after the texts.
     """
 
-    follower: int
+    texts: list[str]
     path: str
-    text: str
-    checkpoint: FileCheckpoint
     nbytes: int
-    invalid_utf8: bool = False
-    oversized: bool = False
+    invalid_utf8: int
+    oversized: int
+    opened: dict[int, FileCheckpoint]
+    updates: dict[int, FileCheckpoint | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A change to the checkpoint that no record carries.
-
-    Attributes:
-        follower: the follower concerned.
-        checkpoint: its new position; None once it is closed (forget it).
-        immediate: a new follower's starting point, safe to persist at once (nothing
-            before it is in flight); other marks are committed in stream order.
-    """
-
-    follower: int
-    checkpoint: FileCheckpoint | None
-    immediate: bool = False
+# Queued in a follower: a record (with the bytes it covers and the fingerprint then in
+# force), a restart at 0 (its new checkpoint), or the file's close (None).
+_Item = tuple[Joined, int, Fingerprint] | FileCheckpoint | None
 
 
 class _Follower:
@@ -120,7 +114,7 @@ class _Follower:
         self.fp = Fingerprint(0, "")
         self.splitter: LineSplitter
         self.joiner: Joiner
-        self.ready: deque[TailRecord | Mark] = deque()
+        self.ready: deque[_Item] = deque()
         self.gone_since: float | None = None
         self.last_data = 0.0
         self.copy_fd: int | None = None
@@ -174,7 +168,7 @@ class Tailer:
         self._chunk = chunk_bytes
         self._clock = clock
         self._followers: dict[int, _Follower] = {}
-        self._marks: list[Mark] = []
+        self._opened: dict[int, FileCheckpoint] = {}
         self._next_id = 1
         self._rr = 0
         self._last_scan: float | None = None
@@ -187,7 +181,7 @@ class Tailer:
         return (
             self._once
             and self._last_scan is not None
-            and not self._marks
+            and not self._opened
             and all(f.done and not f.ready for f in self._followers.values())
         )
 
@@ -195,18 +189,18 @@ class Tailer:
         """File size per follower id at the last scan (for lag metrics; thread-safe)."""
         return self._sizes
 
-    def start(self) -> list[Mark]:
+    def start(self) -> dict[int, FileCheckpoint]:
         """Resume checkpointed files, find the others; return their starting points."""
         if self._last_scan is None:
             for cp in self._checkpoints:
                 self._recover(cp)
             self._scan({cp.path for cp in self._checkpoints})
-        marks, self._marks = self._marks, []
-        return marks
+        opened, self._opened = self._opened, {}
+        return opened
 
-    def poll(self, limit: int) -> list[TailRecord | Mark]:
-        """Scan if due, then return up to ``limit`` records of one file, and marks."""
-        out: list[TailRecord | Mark] = list(self.start())
+    def poll(self, limit: int) -> TailOutput:
+        """Scan if due, then read up to ``limit`` records of one file."""
+        opened = self.start()
         due = self._last_scan is not None and self._clock() - self._last_scan >= self._poll_s
         if due and not self._once:
             self._scan(None)
@@ -215,15 +209,18 @@ class Tailer:
         turn = self._rr % len(live) if live else 0
         order = [f for f in self._followers.values() if f.gone_since is not None]
         order += live[turn:] + live[:turn]
+        texts: list[str] = []
+        updates: dict[int, FileCheckpoint | None] = {}
+        path, counts = "", (0, 0, 0)
         for follower in order:
-            items = self._read(follower, limit, now)
-            out.extend(items)
-            if any(isinstance(item, TailRecord) for item in items):
+            counts = self._read(follower, limit, now, texts, updates)
+            if texts:
+                path = follower.path
                 self._rr += 1
                 break
-        out.extend(self._marks)
-        self._marks = []
-        return out
+        opened.update(self._opened)
+        self._opened = {}
+        return TailOutput(texts, path, *counts, opened, updates)
 
     def close(self) -> None:
         """Close every open file."""
@@ -234,14 +231,7 @@ class Tailer:
     # -- discovery -------------------------------------------------------------------
 
     def _recover(self, cp: FileCheckpoint) -> _Follower | None:
-        directory = os.path.dirname(cp.path) or "."
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError as exc:
-            _log.warning("checkpointed file %s: cannot list its directory (%s); dropped",
-                         cp.path, exc.strerror)  # fmt: skip
-            return None
-        paths = [os.path.join(directory, name) for name in names]
+        paths = _neighbours(cp.path)
         for path in paths:
             st = _stat(path)
             if st is not None and (st.st_dev, st.st_ino) == (cp.dev, cp.ino):
@@ -327,7 +317,7 @@ class Tailer:
         follower.joiner = Joiner(self._multiline, max_chars=self._max_line)
         follower.last_data = self._clock()
         self._followers[follower.id] = follower
-        self._marks.append(Mark(follower.id, follower.checkpoint(), immediate=True))
+        self._opened[follower.id] = follower.checkpoint()
         return follower
 
     def _check(self, f: _Follower) -> None:
@@ -353,13 +343,7 @@ class Tailer:
             self._restart(f)
 
     def _find_copy(self, f: _Follower) -> int | None:
-        directory = os.path.dirname(f.path) or "."
-        try:
-            names = sorted(os.listdir(directory))
-        except OSError:
-            return None
-        for name in names:
-            path = os.path.join(directory, name)
+        for path in _neighbours(f.path):
             st = _stat(path)
             if st is None or (st.st_dev, st.st_ino) == (f.dev, f.ino) or st.st_size < f.offset:
                 continue
@@ -377,14 +361,35 @@ class Tailer:
 
     # -- reading ---------------------------------------------------------------------
 
-    def _read(self, f: _Follower, limit: int, now: float) -> list[TailRecord | Mark]:
-        items: list[TailRecord | Mark] = []
-        records = 0
-        while records < limit:
+    def _read(
+        self,
+        f: _Follower,
+        limit: int,
+        now: float,
+        texts: list[str],
+        updates: dict[int, FileCheckpoint | None],
+    ) -> tuple[int, int, int]:
+        """Move up to ``limit`` records of ``f`` into ``texts``, its changes to ``updates``.
+
+        Returns:
+            The bytes those records cover, how many had invalid UTF-8, how many were
+            oversized.
+        """
+        last: tuple[int, Fingerprint] | None = None
+        nbytes = invalid = oversized = 0
+        while len(texts) < limit:
             if f.ready:
                 item = f.ready.popleft()
-                items.append(item)
-                records += isinstance(item, TailRecord)
+                if isinstance(item, tuple):
+                    joined, size, fp = item
+                    texts.append(joined.text)
+                    nbytes += size
+                    invalid += joined.invalid_utf8
+                    oversized += joined.oversized
+                    last = (joined.end, fp)
+                else:
+                    updates[f.id] = item
+                    last = None
                 continue
             if f.closed:
                 del self._followers[f.id]
@@ -403,10 +408,11 @@ class Tailer:
             if data:
                 f.offset += len(data)
                 f.last_data = now
-                for line in f.splitter.feed(data):
-                    for joined in f.joiner.feed(line.text, line.end, invalid_utf8=line.invalid_utf8,
-                                                oversized=line.oversized):  # fmt: skip
-                        self._emit(f, joined)
+                emitted, fp, ready = f.emitted, f.fp, f.ready
+                for joined in f.joiner.feed_lines(f.splitter.feed(data)):
+                    ready.append((joined, joined.end - emitted, fp))
+                    emitted = joined.end
+                f.emitted = emitted
                 continue
             if f.copy_fd is not None:  # the copy's tail is read: back to the truncated file
                 self._restart(f)
@@ -427,23 +433,21 @@ class Tailer:
                 self._emit(f, f.joiner.flush())
             else:
                 break
-        return items
+        if last is not None:
+            updates[f.id] = FileCheckpoint(f.dev, f.ino, f.path, last[0], last[1])
+        return nbytes, invalid, oversized
 
     def _emit(self, f: _Follower, joined: Joined | None) -> None:
         if joined is None:
             return
-        nbytes, f.emitted = joined.end - f.emitted, joined.end
-        f.ready.append(
-            TailRecord(f.id, f.path, joined.text, f.checkpoint(), nbytes,
-                       joined.invalid_utf8, joined.oversized)
-        )  # fmt: skip
+        f.ready.append((joined, joined.end - f.emitted, f.fp))
+        f.emitted = joined.end
 
     def _flush(self, f: _Follower) -> None:
         """End of this file's input: hand out the unterminated line and pending record."""
         line = f.splitter.flush()
         if line is not None:
-            for joined in f.joiner.feed(line.text, line.end, invalid_utf8=line.invalid_utf8,
-                                        oversized=line.oversized):  # fmt: skip
+            for joined in f.joiner.feed(*line):
                 self._emit(f, joined)
         self._emit(f, f.joiner.flush())
 
@@ -459,12 +463,12 @@ class Tailer:
             f.fp = Fingerprint.of_fd(f.fd)
         except OSError:
             f.fp = Fingerprint.of(b"")
-        f.ready.append(Mark(f.id, f.checkpoint()))
+        f.ready.append(f.checkpoint())
 
     def _close(self, f: _Follower) -> None:
         _close_fds(f)
         f.closed = True
-        f.ready.append(Mark(f.id, None))
+        f.ready.append(None)
 
 
 def _close_fds(f: _Follower) -> None:
@@ -473,6 +477,24 @@ def _close_fds(f: _Follower) -> None:
             with contextlib.suppress(OSError):
                 os.close(fd)
     f.fd, f.copy_fd = -1, None  # never close a number the OS may have handed out again
+
+
+def _neighbours(path: str) -> list[str]:
+    """Where a rotated ``path`` may be: its directory, and its symlink target's directory.
+
+    Kubernetes' ``/var/log/containers/*.log`` are symlinks; the kubelet rotates the
+    target inside ``/var/log/pods/...``, so that is where the old file is found.
+    """
+    directories = dict.fromkeys([os.path.dirname(path), os.path.dirname(os.path.realpath(path))])
+    found: list[str] = []
+    for directory in directories:
+        try:
+            names = sorted(os.listdir(directory or "."))
+        except OSError as exc:
+            _log.warning("cannot list %s (%s)", directory or ".", exc.strerror)
+            continue
+        found += [os.path.join(directory, name) for name in names]
+    return found
 
 
 def _stat(path: str) -> os.stat_result | None:

@@ -35,9 +35,9 @@ class TestJoiner:
     def test_record_is_pending_until_the_next_record_starts(self) -> None:
         """The last record waits, since the next line might continue it."""
         joiner = Joiner()
-        assert joiner.feed("a", 2) == []
+        assert joiner.feed("a", 2) == ()
         assert joiner.pending
-        assert joiner.feed("b", 4) == [Joined("a", 2, 1)]
+        assert joiner.feed("b", 4) == (Joined("a", 2, 1),)
         assert joiner.flush() == Joined("b", 4, 1)
         assert not joiner.pending
         assert joiner.flush() is None
@@ -106,8 +106,8 @@ class TestJoiner:
     def test_max_lines_cuts_a_record(self) -> None:
         """A record is handed out as soon as it holds max_lines lines."""
         joiner = Joiner(MultilineConfig(max_lines=2))
-        assert joiner.feed("a", 1) == []
-        assert joiner.feed(" b", 2) == [Joined("a\n b", 2, 2)]
+        assert joiner.feed("a", 1) == ()
+        assert joiner.feed(" b", 2) == (Joined("a\n b", 2, 2),)
         assert join(["a", " b", " c", " d", " e"], MultilineConfig(max_lines=2)) == [
             "a\n b",
             " c\n d",
@@ -174,6 +174,17 @@ class TestLineSplitter:
         assert [(x.text, x.oversized) for x in lines] == [
             ("[oversized line: 51 bytes at offset 0 in a.log]", True),
             ("z", False),
+        ]
+
+    def test_skip_state_does_not_leak_into_the_next_long_line(self) -> None:
+        """Each over-long line reports its own length, however the chunks fall."""
+        splitter = LineSplitter(0, 8, "a.log")
+        assert splitter.feed(b"x" * 20) == []
+        first = splitter.feed(b"\n")
+        second = splitter.feed(b"y" * 10 + b"\n")
+        assert [x.text for x in first + second] == [
+            "[oversized line: 20 bytes at offset 0 in a.log]",
+            "[oversized line: 10 bytes at offset 21 in a.log]",
         ]
 
     def test_line_at_the_limit_is_kept(self) -> None:

@@ -105,7 +105,7 @@ class TestProcessor:
     def run(self, texts: list[str], **kw: object) -> list[dict[str, object]]:
         processor = Processor(Redactor(), classifier())
         out = processor.run(texts, "app", "auto", DAY)
-        return [json.loads(r.line) for r in out.records]
+        return [json.loads(r.line) for r in out.records()]
 
     def test_records_are_redacted_and_stamped(self) -> None:
         """A PAN is masked, the request id kept, and the retention fields added."""
@@ -124,7 +124,7 @@ class TestProcessor:
         """A clean JSON record is shipped as written, with the stamp appended."""
         processor = Processor(Redactor(), classifier())
         text = '{"b": 1,  "a": "x y"}'
-        line = processor.run([text], "app", "auto", DAY).records[0].line.decode()
+        line = processor.run([text], "app", "auto", DAY).records()[0].line.decode()
         assert line.startswith('{"b": 1,  "a": "x y",')
         assert json.loads(line)["retention_tier"] == "application"
 
@@ -137,7 +137,7 @@ class TestProcessor:
         """Non-finite numbers and lone surrogate escapes still give valid UTF-8 JSON."""
         processor = Processor(Redactor(), classifier())
         texts = ['{"x": NaN, "p": "4111111111111111"}', '{"s": "\\ud800", "p": "4111111111111111"}']
-        for record in processor.run(texts, "app", "auto", DAY).records:
+        for record in processor.run(texts, "app", "auto", DAY).records():
             json.loads(record.line.decode("utf-8"))
 
     def test_counts(self) -> None:
@@ -158,6 +158,6 @@ class TestProcessor:
                 raise RuntimeError("boom")
 
         out = Processor(Broken(), classifier()).run(["pan 4111111111111111"], "app", "auto", DAY)
-        (record,) = [json.loads(r.line) for r in out.records]
+        (record,) = [json.loads(r.line) for r in out.records()]
         assert record["message"] == PLACEHOLDER and record["sidecar_source"] == "app"
-        assert out.failed == 1 and "4111" not in out.records[0].line.decode()
+        assert out.failed == 1 and "4111" not in out.records()[0].line.decode()

@@ -158,6 +158,51 @@ class TestFileSource:
         assert texts(run_once(config, tmp_path / "data", commits=0)) == ["new"]
         assert texts(run_once(config, tmp_path / "data")) == ["new"]
 
+    def test_file_found_while_following_survives_a_crash(self, tmp_path: Path) -> None:
+        """A file created after startup is saved at offset 0 at once, not on first commit."""
+        logs, data = tmp_path / "logs", tmp_path / "data"
+        config = settings(tmp_path, read_from="end")
+        (logs / "a.log").write_text("old\n")
+
+        async def main() -> list[str]:
+            source = FileSource(config, data)
+            asyncio.get_running_loop().call_later(0.1, (logs / "b.log").write_text, "b1\n")
+            async for batch in source.batches():
+                source.stop()  # "crash": never commit
+                return batch.texts
+            return []
+
+        assert asyncio.run(asyncio.wait_for(main(), 10)) == ["b1"]
+        assert texts(run_once(config, data)) == ["b1"]
+
+    def test_closed_rotated_file_is_forgotten(self, tmp_path: Path) -> None:
+        """A rotated file, once drained and closed, leaves the checkpoint without a batch."""
+        logs, data = tmp_path / "logs", tmp_path / "data"
+        config = settings(tmp_path)
+        (logs / "app.log").write_text("a\n")
+
+        async def main() -> list[dict[str, object]]:
+            source = FileSource(config, data, linger_s=0.05)
+
+            async def consume() -> None:
+                async for batch in source.batches():
+                    await commit(batch)
+                    os.rename(logs / "app.log", logs / "app.log.1")
+
+            task = asyncio.create_task(consume())
+            entries: list[dict[str, object]] = [{}]
+            for _ in range(300):
+                await asyncio.sleep(0.01)
+                if (data / "checkpoints" / "app.json").exists():
+                    entries = checkpoint(data)
+                if not entries:
+                    break
+            source.stop()
+            await task
+            return entries
+
+        assert asyncio.run(asyncio.wait_for(main(), 10)) == []
+
     def test_counts_invalid_utf8_and_oversized_lines(self, tmp_path: Path) -> None:
         """Batches count replaced bytes and placeholders without carrying the content."""
         log = tmp_path / "logs" / "app.log"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sidecar.checkpoint import FileCheckpoint, Fingerprint
 from sidecar.config import MultilineConfig
-from sidecar.sources.tail import Mark, Tailer, TailRecord
+from sidecar.sources.tail import Tailer, TailOutput
 
 
 class Clock:
@@ -31,22 +31,28 @@ def make(tmp_path: Path, clock: Clock | None = None, **kw: object) -> Tailer:
 CLOCK = Clock()
 
 
-def drain(tailer: Tailer, limit: int = 1000, clock: Clock = CLOCK) -> list[TailRecord]:
-    """Poll until nothing comes, then once more after the 1 s idle flush; return records."""
-    out: list[TailRecord] = []
+def drain(tailer: Tailer, limit: int = 1000, clock: Clock = CLOCK) -> list[TailOutput]:
+    """Poll until nothing comes, even after the 1 s idle flush; return what came."""
+    out: list[TailOutput] = []
     for _ in range(50):
-        got = [e for e in tailer.poll(limit) if isinstance(e, TailRecord)]
-        if not got:
+        got = tailer.poll(limit)
+        if not got.texts:
             clock.now += 1.5
-            got = [e for e in tailer.poll(limit) if isinstance(e, TailRecord)]
-            if not got:
+            got = tailer.poll(limit)
+            if not got.texts:
                 break
-        out += got
+        out.append(got)
     return out
 
 
-def texts(records: list[TailRecord]) -> list[str]:
-    return [r.text for r in records]
+def texts(outputs: list[TailOutput]) -> list[str]:
+    return [t for o in outputs for t in o.texts]
+
+
+def offset(output: TailOutput) -> int | None:
+    """The single checkpoint offset an output commits."""
+    (checkpoint,) = output.updates.values()
+    return checkpoint.offset if checkpoint is not None else None
 
 
 def append(path: Path, data: str | bytes) -> None:
@@ -60,9 +66,9 @@ class TestTailer:
         log = tmp_path / "app.log"
         log.write_text("a\nb\npart")
         tailer = make(tmp_path)
-        records = drain(tailer)
-        assert texts(records) == ["a", "b"]
-        assert [r.checkpoint.offset for r in records] == [2, 4]
+        first, second = drain(tailer)
+        assert (first.texts, offset(first)) == (["a"], 2)
+        assert (second.texts, offset(second)) == (["b"], 4)
         append(log, "ial\n")
         assert texts(drain(tailer)) == ["partial"]
         tailer.close()
@@ -72,13 +78,13 @@ class TestTailer:
         clock = Clock()
         (tmp_path / "app.log").write_text("a\n  b\n")
         tailer = make(tmp_path, clock, multiline=MultilineConfig(flush_ms=500))
-        assert tailer.poll(10)[1:] == []
+        assert tailer.poll(10).texts == []
         clock.now += 0.4
-        assert tailer.poll(10) == []
+        assert tailer.poll(10).texts == []
         clock.now += 0.2
-        records = [e for e in tailer.poll(10) if isinstance(e, TailRecord)]
-        assert texts(records) == ["a\n  b"]
-        assert records[0].checkpoint.offset == 6 and records[0].nbytes == 6
+        output = tailer.poll(10)
+        assert output.texts == ["a\n  b"]
+        assert offset(output) == 6 and output.nbytes == 6
         tailer.close()
 
     def test_once_mode_flushes_at_end_of_input(self, tmp_path: Path) -> None:
@@ -95,7 +101,7 @@ class TestTailer:
         tailer = make(tmp_path, once=True)
         sizes = []
         while not tailer.exhausted:
-            sizes.append(sum(isinstance(e, TailRecord) for e in tailer.poll(3)))
+            sizes.append(len(tailer.poll(3).texts))
         assert sizes[:4] == [3, 3, 3, 1]
         tailer.close()
 
@@ -116,16 +122,20 @@ class TestTailer:
         assert drain(tailer) == []
         (tmp_path / "later.log").write_text("hello\n")
         (tmp_path / "later.txt").write_text("ignored\n")
-        records = drain(tailer)
-        assert texts(records) == ["hello"]
-        assert records[0].path == str(tmp_path / "later.log")
+        (output,) = drain(tailer)
+        assert output.texts == ["hello"]
+        assert output.path == str(tmp_path / "later.log")
         tailer.close()
 
-    def test_new_file_mark_is_immediate(self, tmp_path: Path) -> None:
-        """A newly found file is announced with its starting point, safe to save at once."""
+    def test_new_files_are_announced_with_their_start(self, tmp_path: Path) -> None:
+        """A newly found file is reported with its starting point, to be saved at once."""
         (tmp_path / "app.log").write_text("x\n")
-        marks = make(tmp_path, read_from="end").start()
-        assert [(m.immediate, m.checkpoint and m.checkpoint.offset) for m in marks] == [(True, 2)]
+        tailer = make(tmp_path, read_from="end")
+        assert [c.offset for c in tailer.start().values()] == [2]
+        (tmp_path / "b.log").write_text("y\n")
+        output = tailer.poll(10)
+        assert [c.offset for c in output.opened.values()] == [0]
+        assert output.texts == []
 
     def test_rename_rotation_while_writing(self, tmp_path: Path) -> None:
         """The renamed file is read to its end, late writes included, before the new one."""
@@ -147,9 +157,8 @@ class TestTailer:
         writer.close()
         assert texts(drain(tailer, clock=clock)) == ["7"]
         clock.now += 10
-        events = tailer.poll(100)
-        assert [type(e) for e in events] == [Mark]
-        assert isinstance(events[0], Mark) and events[0].checkpoint is None
+        closing = tailer.poll(100)
+        assert closing.texts == [] and list(closing.updates.values()) == [None]
         append(log, "8\n")
         assert texts(drain(tailer, clock=clock)) == ["8"]
         tailer.close()
@@ -164,19 +173,18 @@ class TestTailer:
         shutil.copyfile(log, tmp_path / "app.log.1")
         os.truncate(log, 0)
         append(log, "new 1\n")
-        events = tailer.poll(100)
+        copied = tailer.poll(1)
+        assert copied.texts == ["line 4"] and offset(copied) == 28
+        rest = tailer.poll(1)
+        assert rest.texts == ["line 5"] and offset(rest) == 35
+        restarted = tailer.poll(100)  # "new 1" waits for its idle flush
+        assert restarted.texts == [] and offset(restarted) == 0
         CLOCK.now += 1.5
-        events += tailer.poll(100)
-        assert [e.text for e in events if isinstance(e, TailRecord)] == [
-            "line 4",
-            "line 5",
-            "new 1",
-        ]
-        reset = [e for e in events if isinstance(e, Mark)]
-        assert len(reset) == 1 and reset[0].checkpoint is not None
-        assert reset[0].checkpoint.offset == 0
-        last = [e for e in events if isinstance(e, TailRecord)][-1]
-        assert last.checkpoint.offset == 6 and last.checkpoint.path == str(log)
+        fresh = tailer.poll(100)
+        assert fresh.texts == ["new 1"] and offset(fresh) == 6
+        (checkpoint,) = fresh.updates.values()
+        assert checkpoint is not None and checkpoint.path == str(log)
+        assert checkpoint.fingerprint == Fingerprint.of(b"new 1\n")
         tailer.close()
 
     def test_truncation_without_a_copy_restarts_at_zero(self, tmp_path: Path) -> None:
@@ -211,25 +219,25 @@ class TestTailer:
         tailer = make(tmp_path, max_line_bytes=1024, chunk_bytes=256 * 1024)
         tracemalloc.start()
         try:
-            records = drain(tailer)
+            outputs = drain(tailer)
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        assert texts(records)[0] == "before" and texts(records)[2] == "after"
-        big = records[1]
-        assert big.oversized and not records[0].oversized
-        assert big.text == f"[oversized line: {10 * 1024 * 1024} bytes at offset 7 in {log}]"
+        assert texts(outputs) == [
+            "before",
+            f"[oversized line: {10 * 1024 * 1024} bytes at offset 7 in {log}]",
+            "after",
+        ]
+        assert sum(o.oversized for o in outputs) == 1
         assert peak < 2 * 1024 * 1024
         tailer.close()
 
     def test_invalid_utf8_is_flagged(self, tmp_path: Path) -> None:
         """Undecodable bytes are replaced and the record is flagged."""
         (tmp_path / "app.log").write_bytes(b"ok\nbad \xff\n")
-        records = drain(make(tmp_path, once=True))
-        assert [(r.text, r.invalid_utf8) for r in records] == [
-            ("ok", False),
-            ("bad \ufffd", True),
-        ]
+        outputs = drain(make(tmp_path, once=True))
+        assert texts(outputs) == ["ok", "bad \ufffd"]
+        assert sum(o.invalid_utf8 for o in outputs) == 1
 
     def test_resumes_a_renamed_file_from_its_checkpoint(self, tmp_path: Path) -> None:
         """After a restart, the checkpointed inode is found under its new name."""
@@ -241,6 +249,22 @@ class TestTailer:
         os.rename(log, tmp_path / "app.log.1")
         log.write_text("d\n")
         tailer = make(tmp_path, checkpoints=[cp], read_from="end", once=True)
+        assert texts(drain(tailer)) == ["b", "c", "d"]
+        tailer.close()
+
+    def test_resumes_a_rotated_symlink_target(self, tmp_path: Path) -> None:
+        """Through a symlink (as in Kubernetes), the rotated target is found by its inode."""
+        pods, links = tmp_path / "pods", tmp_path / "containers"
+        pods.mkdir()
+        links.mkdir()
+        (pods / "0.log").write_text("a\nb\n")
+        (links / "app.log").symlink_to(pods / "0.log")
+        st = (pods / "0.log").stat()
+        cp = FileCheckpoint(st.st_dev, st.st_ino, str(links / "app.log"), 2, Fingerprint.of(b"a\n"))
+        append(pods / "0.log", "c\n")
+        os.rename(pods / "0.log", pods / "0.log.1")
+        (pods / "0.log").write_text("d\n")
+        tailer = Tailer([str(links / "*.log")], checkpoints=[cp], once=True, clock=CLOCK)
         assert texts(drain(tailer)) == ["b", "c", "d"]
         tailer.close()
 
@@ -271,5 +295,5 @@ class TestTailer:
         """A checkpoint entry whose file is nowhere to be found is dropped."""
         cp = FileCheckpoint(1, 2, str(tmp_path / "gone.log"), 5, Fingerprint.of(b"zzzzz"))
         tailer = make(tmp_path, checkpoints=[cp])
-        assert tailer.start() == []
+        assert tailer.start() == {}
         assert tailer.sizes() == {}

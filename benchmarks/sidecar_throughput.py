@@ -1,0 +1,215 @@
+"""End-to-end sidecar throughput: file source -> redaction -> encrypted archive.
+
+What is timed, in one run on one generated corpus (realistic text and JSON lines, ~3 %
+sensitive, from :mod:`benchmarks.corpus`):
+
+* ``cat FILE > /dev/null``: the I/O floor;
+* the hand-written filter of :mod:`benchmarks.baseline` over the same lines, in process,
+  no I/O: the denominator of the ratio the issue's goal is stated in (the Fluent Bit +
+  Lua figure of ~31k lines/s was measured on these machines against this filter at
+  ~18k lines/s, so "2x Fluent Bit + Lua" is "3.5x this filter");
+* ``python -m sidecar --config ... --once`` as a real process, tailing the corpus file
+  into an AES-256-GCM encrypted archive with the full default policy, once per worker
+  count asked for. Wall time includes interpreter start, policy compile and the final
+  fsync; the start-up cost is also measured alone (an empty file) and reported.
+
+Peak RSS is sampled from ``/proc`` every 20 ms over the sidecar's whole process tree
+(workers included). Every run is checked: the archive must decrypt to as many records
+as the corpus has lines.
+
+Run from the repository root::
+
+    python -m benchmarks.sidecar_throughput                     # 200k lines, workers 0,2
+    python -m benchmarks.sidecar_throughput --lines 50000 --workers 0
+    python -m benchmarks.sidecar_throughput --json sidecar.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.baseline import HandWrittenFilter
+from benchmarks.corpus import generate
+
+#: Measured on these 2-core machines (issue 5): Fluent Bit 4.2 tail -> file.
+FLUENT_BIT_PLAIN = 206_000
+FLUENT_BIT_LUA = 31_000
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    name: str
+    seconds: float
+    lines_per_s: float
+    mb_per_s: float
+    peak_rss_mb: float | None = None
+    vs_filter: float | None = None
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Sum VmRSS over ``root`` and its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def _run_sidecar(config: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run the sidecar once; returns (wall seconds, peak tree RSS in MB)."""
+    peak = 0
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidecar", "--config", str(config), "--once"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kb(proc.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"sidecar failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return elapsed, peak / 1024
+
+
+def _config(root: Path, name: str, workers: int, batch: int) -> Path:
+    path = root / f"{name}.toml"
+    path.write_text(
+        f"""
+data_dir = "{name}/data"
+
+[[sources]]
+type = "file"
+name = "app"
+paths = ["{name}/logs/*.log"]
+batch_lines = {batch}
+
+[[sinks]]
+type = "file"
+path = "{name}/archive"
+encryption_key_env = "BENCH_ARCHIVE_KEY"
+
+[pipeline]
+workers = {workers}
+"""
+    )
+    return path
+
+
+def _count_archive(archive: Path, key_b64: str) -> int:
+    from sidecar.archive.keys import load_keyring
+    from sidecar.archive.reader import iter_lines
+
+    keyring = load_keyring("K", None, {"K": key_b64})
+    return sum(1 for f in archive.rglob("*.enc") for _ in iter_lines(f, keyring))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--workers", default="0,2", help="comma-separated worker counts")
+    parser.add_argument("--batch", type=int, default=2000, help="batch_lines of the source")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    opts = parser.parse_args(argv)
+
+    corpus = generate(opts.lines)
+    text = "\n".join(corpus.lines) + "\n"
+    nbytes = len(text.encode())
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = dict(os.environ, BENCH_ARCHIVE_KEY=key, SIDECAR_LOG_LEVEL="WARNING")
+    runs: list[Run] = []
+
+    def rate(name: str, seconds: float, rss: float | None = None) -> Run:
+        return Run(name, seconds, opts.lines / seconds, nbytes / seconds / 1e6, rss)
+
+    with tempfile.TemporaryDirectory(prefix="sidecar-bench-") as tmp:
+        root = Path(tmp)
+        corpus_file = root / "corpus.log"
+        corpus_file.write_text(text)
+
+        start = time.perf_counter()
+        subprocess.run(f"cat {corpus_file} > /dev/null", shell=True, check=True)
+        runs.append(rate("cat > /dev/null (I/O floor)", time.perf_counter() - start))
+
+        flt = HandWrittenFilter()
+        start = time.perf_counter()
+        for line in corpus.lines:
+            flt.redact(line)
+        baseline = rate("hand-written filter (in process, no I/O)", time.perf_counter() - start)
+        runs.append(baseline)
+
+        empty = root / "empty"
+        (empty / "logs").mkdir(parents=True)
+        (empty / "logs" / "app.log").write_text("")
+        startup, _ = _run_sidecar(_config(root, "empty", 0, opts.batch), env)
+
+        for workers in [int(w) for w in opts.workers.split(",")]:
+            name = f"w{workers}"
+            (root / name / "logs").mkdir(parents=True)
+            os.link(corpus_file, root / name / "logs" / "app.log")
+            seconds, rss = _run_sidecar(_config(root, name, workers, opts.batch), env)
+            shipped = _count_archive(root / name / "archive", key)
+            if shipped != opts.lines:
+                raise SystemExit(f"{name}: archive holds {shipped} records, not {opts.lines}")
+            run = rate(f"sidecar --once, workers={workers}", seconds, rss)
+            runs.append(Run(**{**asdict(run), "vs_filter": run.lines_per_s / baseline.lines_per_s}))
+
+    print(f"corpus: {opts.lines} lines, {nbytes / 1e6:.1f} MB; sidecar start-up alone "
+          f"{startup:.2f} s (included below)")  # fmt: skip
+    print(f"{'run':44} {'lines/s':>10} {'MB/s':>7} {'x filter':>9} {'peak RSS':>9}")
+    for run in runs:
+        ratio = f"{run.vs_filter:.2f}x" if run.vs_filter is not None else "-"
+        rss = f"{run.peak_rss_mb:.0f} MB" if run.peak_rss_mb is not None else "-"
+        print(f"{run.name:44} {run.lines_per_s:>10,.0f} {run.mb_per_s:>7.1f} {ratio:>9} {rss:>9}")
+    print(
+        f"goal: >= 3.5x the filter (2x Fluent Bit + Lua, {FLUENT_BIT_LUA:,} lines/s, "
+        f"measured on these machines against this filter at ~18k lines/s)"
+    )
+    if opts.json is not None:
+        opts.json.write_text(
+            json.dumps({"startup_s": startup, "runs": [asdict(r) for r in runs]}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

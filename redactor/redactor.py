@@ -9,7 +9,7 @@ found.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from redactor.compiler import compile_policy
@@ -20,6 +20,11 @@ from redactor.structured import StructuredRedactor, looks_like_json
 from redactor.typing import Event
 
 __all__ = ["Redactor"]
+
+
+def _unknown(_text: str) -> frozenset[int] | None:
+    """The probe of a redactor with user patterns: they run on every text, none is clean."""
+    return None
 
 
 class Redactor:
@@ -42,6 +47,8 @@ class Redactor:
         self._counts: dict[str, int] = {}
         self._catalog = compiled.catalog
         self._structured = StructuredRedactor(compiled.scanner, compiled.catalog, self._record)
+        #: The per-record check of logging integrations, see :meth:`_make_probe`.
+        self._probe = self._make_probe()
 
     @property
     def policy(self) -> Policy:
@@ -179,6 +186,33 @@ class Redactor:
                 out.append(event)
         return out
 
+    def _make_probe(self) -> Callable[[str], frozenset[int] | None]:
+        r"""Build the one-call check that logging integrations run on every record.
+
+        The returned function takes a text (a message, or a record's strings joined by
+        newlines: no trigger spans a newline) and returns:
+
+        * an empty set: nothing in the text can match, the text needs no redaction;
+        * a non-empty set: the detectors that may match, to hand to ``_redact_line`` or
+          ``_event`` so they do not run the pre-filter again on each part;
+        * None: the pre-filter cannot vouch for the text (user patterns run on every
+          text; JSON escapes such as ``\u0040`` decode to characters the triggers
+          look for), so it must be redacted with no subset given.
+
+        It is a closure over the pre-filter's bound method, with no frame of its own
+        around the backend call: on a short line each Python frame counts.
+        """
+        if self._scanner.has_custom:
+            return _unknown
+        subset = self._scanner.subset_function
+
+        def probe(text: str) -> frozenset[int] | None:
+            if "\\u" in text or "\\/" in text:
+                return None
+            return subset(text)
+
+        return probe
+
     def is_clean(self, texts: Sequence[str], keys: Iterable[str] = ()) -> bool:
         """Return True when none of ``texts`` can hold a finding and no key is sensitive.
 
@@ -190,17 +224,13 @@ class Redactor:
             texts: strings to check (scalars already turned into strings).
             keys: field names to check against the sensitive key catalogue.
         """
-        if self._scanner.has_custom:
-            return False
         kind_of = self._catalog.kind_of
         if any(kind_of(key) is not None for key in keys):
             return False
-        joined = "\n".join(texts)
-        if "\\u" in joined or "\\/" in joined:
-            return False  # escapes inside JSON held in a string decode to other characters
         # No trigger can span a newline, so one pre-filter call over the joined texts
-        # answers for all of them.
-        return not self._scanner.subset(joined)
+        # answers for all of them; None (user patterns, JSON escapes) means "not clean".
+        found = self._probe("\n".join(texts))
+        return found is not None and not found
 
     @property
     def backend(self) -> str:

@@ -172,30 +172,56 @@ class RedactingFilter(logging.Filter):
     def _redact(self, record: logging.LogRecord) -> None:
         r = self._redactor
         attrs = record.__dict__
+        msg = record.msg
         if (
             len(attrs) == _BARE_SIZE  # no extras, no formatter has run on it yet
             and record.exc_info is None
             and record.exc_text is None
             and not record.stack_info
-            and isinstance(record.msg, str)
+            and isinstance(msg, str)
         ):  # the common record: a message and nothing else
-            record.msg = r.redact_line(self._message(record))
+            args = record.args
+            if type(record) is logging.LogRecord and type(msg) is str:
+                # LogRecord.getMessage inlined (one frame less per record); a record
+                # class of its own may render differently and keeps its getMessage.
+                try:
+                    message = msg % args if args else msg
+                except Exception:
+                    message = self._message(record)  # fails again: the placeholder
+            else:
+                message = self._message(record)
+            found = r._probe(message)
+            if found is None or found:  # else certainly clean: kept as it is
+                message = r.redact_line(message)
+            record.msg = message
             record.args = ()
             return
         extra = self._extra(attrs) if len(attrs) > _BARE_SIZE else None
-        msg = record.msg
         if isinstance(msg, dict) and not record.args:
             record.msg = self._redact_dict_message(msg)
             if extra is not None:
                 self._apply_extra(attrs, extra, redact_fields(r, extra))
         elif extra is None:
-            record.msg = r.redact_line(self._message(record))
-        elif (message := self._message(record)) is not None and _clean(r, message, extra):
-            record.msg = message  # the common case: one pre-filter pass, no serializing
+            message = self._message(record)
+            found = r._probe(message)
+            record.msg = message if found is not None and not found else r.redact_line(message)
+        elif (flat := flat_texts(r, extra)) is not None:
+            # Flat extras (the common case): one pre-filter pass over the message, the
+            # extras' keys and their string values; only if it finds something are the
+            # message and the extras redacted (by the public methods, which a subclass
+            # may wrap; they repeat the pre-filter, a cost paid by few records).
+            texts, sensitive_key = flat
+            message = self._message(record)
+            texts.append(message)
+            found = r._probe("\n".join(texts))
+            if found is not None and not found and not sensitive_key:
+                record.msg = message
+            else:
+                record.msg = r.redact_line(message)
+                self._apply_extra(attrs, extra, r.redact_event(extra))
         else:
-            # One pass over message and extras together: the common clean record
-            # costs a single pre-filter scan.
-            out = redact_fields(r, [message, extra])
+            # Nested extras: one pass over message and extras together through JSON.
+            out = redact_fields(r, [self._message(record), extra])
             if not (isinstance(out, list) and len(out) == 2 and isinstance(out[0], str)):
                 raise _Failed  # already counted by the redactor
             record.msg = out[0]
@@ -331,16 +357,47 @@ def redact_fields(redactor: Redactor, data: Any) -> Any:
         return FAILED  # redact_line fails closed with a placeholder it has counted
 
 
-_SCALARS = (str, int, float, bool, type(None))
+#: Ints this short are never scanned by the structural walk (``StructuredRedactor.event``):
+#: fewer than 12 characters, sign included, cannot hold a card or account number.
+_INT_LOW, _INT_HIGH = -(10**10), 10**11
+_SKIPPED = (bool, float, type(None))
 
 
-def _clean(redactor: Redactor, message: str, extra: dict[str, Any]) -> bool:
-    """Whether a message and flat extras hold nothing to redact (else: redact properly)."""
-    values = extra.values()
-    if not all(isinstance(value, _SCALARS) for value in values):
-        return False  # nested data: the structural path decides
-    texts = [message, *(value if isinstance(value, str) else str(value) for value in values)]
-    return redactor.is_clean(texts, extra.keys())
+def flat_texts(redactor: Redactor, fields: Mapping[Any, Any]) -> tuple[list[str], bool] | None:
+    """The strings a structural walk of flat ``fields`` would scan, or None if not flat.
+
+    The walk (:meth:`Redactor.redact_event`) scans every key and every string value,
+    and ints of 12 characters or more; it leaves bools, floats, ``None`` and shorter
+    ints as they are, so they need no scan here either. A value under a sensitive key
+    is masked whatever it holds, hence the second item. Only exact built-in types
+    count as flat: a subclass may render differently from what is checked.
+
+    Args:
+        redactor: whose key catalogue decides which keys are sensitive.
+        fields: string keys to scalar values (record extras, a structlog event).
+
+    Returns:
+        ``(texts, sensitive_key)``, or None when a key is not a string or a value is
+        not a scalar: such fields take the general path.
+    """
+    kind_of = redactor._catalog.kind_of
+    texts: list[str] = []
+    sensitive = False
+    for key, value in fields.items():
+        if type(key) is not str:
+            return None
+        texts.append(key)
+        if kind_of(key) is not None:
+            sensitive = True
+        kind = type(value)
+        if kind is str:
+            texts.append(value)
+        elif kind is int:
+            if not _INT_LOW < value < _INT_HIGH:
+                texts.append(str(value))
+        elif kind not in _SKIPPED:
+            return None
+    return texts, sensitive
 
 
 def _exc_info_of(value: Any) -> tuple[Any, ...] | None:

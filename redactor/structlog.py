@@ -19,9 +19,10 @@ Bound context (``bind``, ``contextvars``) is merged into the event dict before a
 processor runs, so it is redacted like every other key. Values are redacted by key and
 value to any depth (see :meth:`redactor.Redactor.redact_event`); objects that are not
 plain data are turned into redacted strings, so a renderer cannot ``repr()`` them raw.
-Most events hold nothing sensitive: one pre-filter pass over the event's JSON text
-shows that (see :func:`redactor.stdlib.redact_fields`), and such an event is returned
-as it is, without the per-value walk.
+Most events hold nothing sensitive: one pre-filter pass over the event's keys and
+strings shows that (over its JSON text when values are nested, see
+:func:`redactor.stdlib.redact_fields`), and such an event is returned as it is,
+without the per-value walk.
 
 If the processor is placed too early and still finds a live ``exc_info`` or
 ``stack_info=True``, it renders them itself (with structlog's ``format_exc_info`` and
@@ -55,7 +56,7 @@ from structlog.typing import EventDict, WrappedLogger
 
 from redactor import Redactor
 from redactor.engine import FAILED
-from redactor.stdlib import PolicyLike, redact_fields, resolve_redactor
+from redactor.stdlib import PolicyLike, flat_texts, redact_fields, resolve_redactor
 
 __all__ = ["PASSTHROUGH_KEYS", "RedactingProcessor"]
 
@@ -107,6 +108,24 @@ class RedactingProcessor:
         kept: dict[str, Any] = {}
         redacted: dict[str, Any]
         try:
+            if (
+                type(event_dict) is dict
+                and "exc_info" not in event_dict
+                and event_dict.get("stack_info") is not True
+                and self._passthrough.isdisjoint(event_dict)
+                and (flat := flat_texts(self._redactor, event_dict)) is not None
+            ):
+                # The common event: string keys, scalar values, nothing live to render.
+                # One pre-filter pass over its keys and strings decides; only an event
+                # where something may be found is walked.
+                texts, sensitive_key = flat
+                r = self._redactor
+                found = r._probe("\n".join(texts))
+                if found is not None and not found and not sensitive_key:
+                    return event_dict
+                walked: object = r.redact_event(event_dict)
+                # Anything but a dict is the placeholder of a failure the redactor counted.
+                return walked if isinstance(walked, dict) else {"event": FAILED}
             for key in self._passthrough:
                 if key in event_dict:
                     kept[key] = event_dict[key]

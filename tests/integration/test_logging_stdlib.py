@@ -236,6 +236,18 @@ class TestRedactingFilterBehaviour:
         log.info("clean", extra={"user": "ana"})
         assert flt.redactor.counts() == {"card": 1, "password": 1}
 
+    def test_extra_key_holding_a_card_number_is_redacted(self, make_logger):
+        """An extra's *name* is rendered too (JSON formatters print it): it is scanned.
+
+        The one-pass check once looked only at the values and the key catalogue, so a
+        clean record whose extra was named by a card number kept that name raw.
+        """
+        capture = Capture()
+        capture.addFilter(RedactingFilter(redactor=Redactor()))
+        make_logger(capture).info("hi", extra={"4111111111111111": 1})
+        names = [name for name in vars(capture.records[0]) if "1111" in name]
+        assert names == ["411111******1111"]
+
     def test_redaction_failure_replaces_the_whole_record(self, make_logger):
         """If the redactor itself fails, every renderable attribute becomes a placeholder."""
 

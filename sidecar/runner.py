@@ -41,6 +41,7 @@ from sidecar.config import (
     Config,
     FileSinkConfig,
     FileSourceConfig,
+    ForwardSourceConfig,
     SinkConfig,
     SourceConfig,
     StdinSourceConfig,
@@ -56,6 +57,7 @@ from sidecar.record import Shipped, Sink, Source, SourceBatch
 from sidecar.sinks.file import ArchiveSink
 from sidecar.sinks.stdout import StdoutSink
 from sidecar.sources.file import FileSource
+from sidecar.sources.forward import ForwardSource
 from sidecar.sources.stdin import StdinSource
 
 __all__ = ["Runner"]
@@ -116,6 +118,8 @@ class Runner:
             return FileSource(cfg, self.config.data_dir, once=self.once), cfg.format
         if isinstance(cfg, StdinSourceConfig):
             return StdinSource(cfg), cfg.format
+        if isinstance(cfg, ForwardSourceConfig):
+            return ForwardSource(cfg, self.metrics), "json"
         raise ConfigError(f"sources.{cfg.name}.type", f"{cfg.type} sources are not available yet")
 
     def stop(self) -> None:
@@ -150,6 +154,10 @@ class Runner:
             self._server = MetricsServer(self.metrics, host, port)
             self.metrics_port = await self._server.start()
             log.info("metrics on %s:%d", host, self.metrics_port)
+        for source, _ in self._sources:
+            start = getattr(source, "start", None)
+            if start is not None:
+                await start()  # bind now: a busy port or bad TLS files fail at start-up
         background = [asyncio.create_task(self._lag_loop())]
         if any(isinstance(sink, ArchiveSink) for sink in self._sinks):
             background.append(asyncio.create_task(self._purge_loop()))
@@ -178,6 +186,11 @@ class Runner:
             stop_wait.cancel()
             if done.done() and not done.cancelled() and done.exception() is not None:
                 raise done.exception()  # type: ignore[misc]
+            for source, _ in self._sources:
+                wait_closed = getattr(source, "wait_closed", None)
+                if wait_closed is not None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(wait_closed(), config.pipeline.shutdown_timeout_s)
         finally:
             self.metrics.set_ready(False)
             for task in background:
@@ -230,8 +243,9 @@ class Runner:
                 )
             future = self._batches.submit(batch.texts, source.name, fmt, today())
             await queue.put((batch, future))
-            if self._stopping.is_set():
-                break
+            # After stop() a source ends its iterator by itself, once what it already
+            # holds is handed out (a forward source then acks it instead of leaving
+            # clients to time out and resend).
 
     async def _deliver(
         self,

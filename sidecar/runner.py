@@ -41,6 +41,7 @@ from sidecar.config import (
     Config,
     FileSinkConfig,
     FileSourceConfig,
+    ForwardSinkConfig,
     ForwardSourceConfig,
     SinkConfig,
     SourceConfig,
@@ -55,6 +56,7 @@ from sidecar.pipeline.process import Processed, placeholder
 from sidecar.pipeline.workers import BatchRunner
 from sidecar.record import Shipped, Sink, Source, SourceBatch
 from sidecar.sinks.file import ArchiveSink
+from sidecar.sinks.forward import build_forward_sink
 from sidecar.sinks.stdout import StdoutSink
 from sidecar.sources.file import FileSource
 from sidecar.sources.forward import ForwardSource
@@ -111,6 +113,14 @@ class Runner:
             return ArchiveSink(cfg, self.config.retention.tiers, key)
         if isinstance(cfg, StdoutSinkConfig):
             return StdoutSink(cfg.name)
+        if isinstance(cfg, ForwardSinkConfig):
+            return build_forward_sink(
+                cfg,
+                self.config.data_dir,
+                self.metrics,
+                self._env,
+                retry_max_s=self.config.pipeline.retry_max_s,
+            )
         raise ConfigError(f"sinks.{cfg.name}.type", f"{cfg.type} sinks are not available yet")
 
     def _build_source(self, cfg: SourceConfig) -> tuple[Source, str]:
@@ -154,6 +164,10 @@ class Runner:
             self._server = MetricsServer(self.metrics, host, port)
             self.metrics_port = await self._server.start()
             log.info("metrics on %s:%d", host, self.metrics_port)
+        for sink in self._sinks:
+            start_sink = getattr(sink, "start", None)
+            if start_sink is not None:
+                await start_sink()  # network sinks: the drainer of their disk buffer
         for source, _ in self._sources:
             start = getattr(source, "start", None)
             if start is not None:
@@ -186,6 +200,8 @@ class Runner:
             stop_wait.cancel()
             if done.done() and not done.cancelled() and done.exception() is not None:
                 raise done.exception()  # type: ignore[misc]
+            if self.once:
+                await self._drain_buffers()
             for source, _ in self._sources:
                 wait_closed = getattr(source, "wait_closed", None)
                 if wait_closed is not None:
@@ -339,6 +355,19 @@ class Runner:
                     continue
                 self.metrics.records_out(sink.name, len(records), nbytes)
                 return
+
+    async def _drain_buffers(self) -> None:
+        """With ``--once``, wait for network sinks to deliver what their buffers hold."""
+        timeout = self.config.pipeline.shutdown_timeout_s
+        for sink in self._sinks:
+            drain = getattr(sink, "drain", None)
+            if drain is not None and not await drain(timeout):
+                log.warning(
+                    "sink %s: buffer not drained within %.0fs; it is kept on disk and "
+                    "delivered on the next start",
+                    sink.name,
+                    timeout,
+                )
 
     # -- housekeeping ----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import multiprocessing
 from collections.abc import Sequence
 from pathlib import Path
 
-from redactor import Policy, Redactor
+from redactor import Policy, Redactor, default_redactor
 from sidecar.config import RetentionConfig
 from sidecar.pipeline.classify import Classifier
 from sidecar.pipeline.process import Processed, Processor
@@ -27,7 +27,9 @@ _WORKER: Processor | None = None
 
 def build_processor(policy: Path | None, retention: RetentionConfig) -> Processor:
     """Compile the redactor and the classifier (the expensive, once-per-process part)."""
-    redactor = Redactor(Policy.from_toml(policy) if policy is not None else None)
+    # The default policy shares the process-wide redactor, which the sidecar's own log
+    # filter uses too: one compile instead of two at start-up.
+    redactor = Redactor(Policy.from_toml(policy)) if policy is not None else default_redactor()
     return Processor(redactor, Classifier(retention))
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from redactor import Policy
 from sidecar.archive.keys import ArchiveKey, load_key
+from sidecar.buffer import BufferedSink, DiskBuffer
 from sidecar.config import (
     Config,
     FileSinkConfig,
@@ -47,6 +48,7 @@ from sidecar.config import (
     SourceConfig,
     StdinSourceConfig,
     StdoutSinkConfig,
+    SyslogSinkConfig,
 )
 from sidecar.errors import ConfigError, SidecarError, SinkError
 from sidecar.http import MetricsServer
@@ -58,6 +60,7 @@ from sidecar.record import Shipped, Sink, Source, SourceBatch
 from sidecar.sinks.file import ArchiveSink
 from sidecar.sinks.forward import build_forward_sink
 from sidecar.sinks.stdout import StdoutSink
+from sidecar.sinks.syslog import SyslogDelivery
 from sidecar.sources.file import FileSource
 from sidecar.sources.forward import ForwardSource
 from sidecar.sources.stdin import StdinSource
@@ -121,7 +124,23 @@ class Runner:
                 self._env,
                 retry_max_s=self.config.pipeline.retry_max_s,
             )
-        raise ConfigError(f"sinks.{cfg.name}.type", f"{cfg.type} sinks are not available yet")
+        return self._build_syslog(cfg)
+
+    def _build_syslog(self, cfg: SyslogSinkConfig) -> Sink:
+        """A syslog delivery behind its own disk buffer, like the forward sink."""
+        key: ArchiveKey | None = None
+        if cfg.buffer.encryption_key_env is not None:
+            key = load_key(cfg.buffer.encryption_key_env, self._env)
+        buffer = DiskBuffer(
+            self.config.data_dir / "buffers" / cfg.name,
+            cfg.buffer.max_bytes,
+            key,
+            name=cfg.name,
+            metrics=self.metrics,
+        )
+        return BufferedSink(
+            cfg.name, SyslogDelivery(cfg), buffer, self.metrics, self.config.pipeline.retry_max_s
+        )
 
     def _build_source(self, cfg: SourceConfig) -> tuple[Source, str]:
         if isinstance(cfg, FileSourceConfig):

@@ -91,7 +91,7 @@ class StdinSource:
                 self._skipped += len(chunk) if cut < 0 else cut + 1
                 if cut < 0:
                     continue
-                self._oversized(batch, limit)
+                self._oversized(batch, limit, self._skipped - 1)
                 chunk = chunk[cut + 1 :]
             buf += chunk
             if len(buf) > limit and buf.find(b"\n") < 0:
@@ -99,20 +99,21 @@ class StdinSource:
                 self._skipped = len(buf)
                 buf.clear()
 
-    def _oversized(self, batch: SourceBatch, limit: int) -> None:
+    def _oversized(self, batch: SourceBatch, limit: int, length: int) -> None:
+        """Ship a placeholder naming the line and its length (without the newline)."""
         self._line_no += 1
         self._skipping = False
         batch.nbytes += self._skipped
         batch.oversized += 1
         batch.texts.append(
-            f"[OVERSIZED_LINE] stdin line {self._line_no}: {self._skipped} bytes "
-            f"over the {limit}-byte limit, not shipped"
+            f"[OVERSIZED_LINE] stdin line {self._line_no}: {length} bytes, over the "
+            f"{limit}-byte limit, not shipped"
         )
 
     def _take(self, batch: SourceBatch, raw: bytes, nbytes: int) -> None:
         if len(raw) > self._config.max_line_bytes:
             self._skipped = nbytes
-            self._oversized(batch, self._config.max_line_bytes)
+            self._oversized(batch, self._config.max_line_bytes, len(raw))
             return
         self._line_no += 1
         batch.nbytes += nbytes

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = ["Delivery", "Shipped", "Sink", "Source", "SourceBatch"]
 
 
-@dataclass(frozen=True, slots=True)
-class Shipped:
-    """One redacted record, ready for every sink.
+class Shipped(NamedTuple):
+    """One redacted record, ready for every sink (a named tuple: one per record, cheap).
 
     Attributes:
         tier: retention tier name (``application``, ``error``, ``audit``, ...).

@@ -133,12 +133,16 @@ class ArchiveSink:
             return
         groups: dict[tuple[str, str], list[bytes]] = {}
         for record in records:
-            if record.tier not in self._tiers:
-                shown = repr(record.tier) if _TIER.fullmatch(record.tier) else "(invalid name)"
+            group = groups.get((record.tier, record.day))
+            if group is None:
+                group = groups[(record.tier, record.day)] = []
+            group.append(record.line)
+        for tier, day in groups:  # checked per group: a batch has one or two days at most
+            if tier not in self._tiers:
+                shown = repr(tier) if _TIER.fullmatch(tier) else "(invalid name)"
                 raise SinkError(f"archive sink {self.name}: tier {shown} is not configured")
-            if parse_day(record.day) is None:
+            if parse_day(day) is None:
                 raise SinkError(f"archive sink {self.name}: a record's day is not YYYY-MM-DD")
-            groups.setdefault((record.tier, record.day), []).append(record.line)
         await asyncio.to_thread(self._write_sync, groups)
 
     async def close(self) -> None:

@@ -52,13 +52,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+class _LazyRedactingFilter(logging.Filter):
+    """The redactor's logging filter, compiled on the first record that is emitted.
+
+    The sidecar's own lines never hold record contents by construction; the filter is
+    belt and braces. Compiling it lazily keeps a quiet process (``SIDECAR_LOG_LEVEL=
+    WARNING`` with worker processes doing the redaction) from paying for a compile it
+    never uses.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inner: logging.Filter | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._inner is None:
+            from redactor.stdlib import RedactingFilter
+
+            self._inner = RedactingFilter()
+        return bool(self._inner.filter(record))
+
+
 def _setup_logging() -> None:
     """Log to stderr, through the redactor: belt and braces for the sidecar's own lines."""
-    from redactor.stdlib import RedactingFilter
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s sidecar: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    handler.addFilter(_LazyRedactingFilter())
     log.handlers[:] = [handler]
     log.setLevel(os.environ.get("SIDECAR_LOG_LEVEL", "INFO").upper())
     log.propagate = False

@@ -253,8 +253,8 @@ def make_tls(tmp: Path) -> tuple[Path, Path, Path]:
 
 
 class TestPythonFluentLogger:
-    def test_sender_records_arrive_with_tag_and_nanosecond_time(self, live):
-        """FluentSender's records all arrive, with the frame's tag and an ISO time with ns."""
+    def test_sender_records_arrive_with_tag_and_sub_second_time(self, live):
+        """FluentSender's records all arrive, with the frame's tag and an ISO time in µs."""
         src = live()
         sender = FluentSender("app", host="127.0.0.1", port=src.port, nanosecond_precision=True)
         try:
@@ -266,7 +266,7 @@ class TestPythonFluentLogger:
         assert seqs(records, "py") == list(range(50))
         assert {r["tag"] for r in records} == {"app.web"}
         stamp = records[0]["time"]
-        assert len(stamp) == len("2024-01-01T00:00:00.123456789Z") and stamp.endswith("Z")
+        assert len(stamp) == len("2024-01-01T00:00:00.123456Z") and stamp.endswith("Z")
         parsed = dt.datetime.fromisoformat(stamp[:26] + "+00:00")
         assert abs(parsed.timestamp() - time.time()) < 60
 
@@ -309,7 +309,7 @@ class TestNodeClient:
         status, err = finish(node(src.port, count="5", milliseconds="1", run="ms"))
         assert status == 0, err
         stamps = [r["time"] for r in src.wait_records(5)]
-        assert all(s[19] == "." and len(s) == 30 for s in stamps)
+        assert all(s[19] == "." and len(s) == 27 and s.endswith("Z") for s in stamps)
         assert any(s[20:23] != "000" for s in stamps)  # Date.now() milliseconds survive
 
     def test_acks_are_sent_only_after_commit(self, live):

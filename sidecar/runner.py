@@ -32,6 +32,7 @@ import os
 import random
 import signal
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -313,25 +314,44 @@ class Runner:
     async def _result(
         self, batch: SourceBatch, fmt: str, future: asyncio.Future[Processed]
     ) -> Processed:
-        """Await a processed batch; on failure retry once, then ship placeholders."""
+        """Await a processed batch; on failure retry, then ship placeholders.
+
+        A worker process that died (killed, out of memory) breaks the whole pool: the
+        pool is replaced and the batch retried, since the batch itself is not at fault.
+        Any other failure is retried once; a batch that fails twice is shipped as
+        placeholders, never raw and never silently dropped.
+        """
         assert self._batches is not None
-        try:
-            return await future
-        except Exception as exc:
-            log.error(
-                "source %s: processing a batch failed (%s); retrying",
-                batch.source,
-                type(exc).__name__,
-            )
-        try:
-            return await self._batches.submit(batch.texts, batch.source, fmt, today())
-        except Exception as exc:
-            log.error(
-                "source %s: processing failed again (%s); shipping %d placeholder(s)",
-                batch.source,
-                type(exc).__name__,
-                len(batch.texts),
-            )
+        attempts = 0
+        while True:
+            try:
+                return await future
+            except BrokenProcessPool:
+                attempts += 1
+                log.error(
+                    "source %s: a worker process died; restarting the workers and "
+                    "retrying the batch",
+                    batch.source,
+                )
+                self._batches.recover()
+                if attempts > 3:
+                    break
+            except Exception as exc:
+                attempts += 1
+                log.error(
+                    "source %s: processing a batch failed (%s)%s",
+                    batch.source,
+                    type(exc).__name__,
+                    "; retrying" if attempts == 1 else "",
+                )
+                if attempts > 1:
+                    break
+            future = self._batches.submit(batch.texts, batch.source, fmt, today())
+        log.error(
+            "source %s: shipping %d placeholder(s) for a batch that cannot be processed",
+            batch.source,
+            len(batch.texts),
+        )
         return self._placeholders(batch)
 
     def _placeholders(self, batch: SourceBatch) -> Processed:

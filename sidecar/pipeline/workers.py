@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import signal
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from redactor import Policy, Redactor, default_redactor
@@ -35,6 +37,11 @@ def build_processor(policy: Path | None, retention: RetentionConfig) -> Processo
 
 def _init_worker(policy: Path | None, retention: RetentionConfig) -> None:
     global _WORKER
+    # The main process owns shutdown: Ctrl-C in a terminal reaches the whole process
+    # group and must not kill workers under in-flight batches. SIGTERM stays fatal: the
+    # pool itself stops a broken pool's workers with it (a SIGTERM to the group kills
+    # them, and the runner replaces the pool and retries the batches in flight).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER = build_processor(policy, retention)
 
 
@@ -54,15 +61,32 @@ class BatchRunner:
 
     def __init__(self, policy: Path | None, retention: RetentionConfig, workers: int) -> None:
         self.workers = workers
+        self._policy = policy
+        self._retention = retention
         self._local = build_processor(policy, retention) if workers == 0 else None
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         if workers:
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(policy, retention),
-            )
+            self._pool = self._new_pool()
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._policy, self._retention),
+        )
+
+    def recover(self) -> None:
+        """Replace a pool broken by a dead worker (idempotent: a sound pool is kept).
+
+        Every batch in flight on a broken pool fails with ``BrokenProcessPool``; each
+        caller recovers and resubmits, and only the first one replaces the pool.
+        """
+        pool = self._pool
+        if pool is None or not getattr(pool, "_broken", True):
+            return
+        pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
 
     def submit(
         self, texts: Sequence[str], source: str, fmt: str, day: str
@@ -77,9 +101,14 @@ class BatchRunner:
             except BaseException as exc:  # surfaced to the awaiting delivery task
                 future.set_exception(exc)
             return future
-        return asyncio.wrap_future(
-            self._pool.submit(_run_in_worker, list(texts), source, fmt, day), loop=loop
-        )
+        batch = list(texts)
+        try:
+            submitted = self._pool.submit(_run_in_worker, batch, source, fmt, day)
+        except BrokenProcessPool:  # a worker died since the last batch: new workers
+            self.recover()
+            assert self._pool is not None
+            submitted = self._pool.submit(_run_in_worker, batch, source, fmt, day)
+        return asyncio.wrap_future(submitted, loop=loop)
 
     def close(self) -> None:
         """Stop the worker processes (pending batches are not needed: they replay)."""

@@ -45,6 +45,10 @@ def _init_worker(policy: Path | None, retention: RetentionConfig) -> None:
     _WORKER = build_processor(policy, retention)
 
 
+def _ready() -> None:
+    """Nothing: submitted once per worker to start it early."""
+
+
 def _run_in_worker(texts: Sequence[str], source: str, fmt: str, day: str) -> Processed:
     assert _WORKER is not None, "worker not initialized"
     return _WORKER.run(texts, source, fmt, day)
@@ -69,12 +73,18 @@ class BatchRunner:
             self._pool = self._new_pool()
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        return concurrent.futures.ProcessPoolExecutor(
+        pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
             initargs=(self._policy, self._retention),
         )
+        # Workers start on demand; asking each for nothing now starts them (interpreter,
+        # imports, redactor compile: about a second) while the main process opens its
+        # sources and sinks, instead of after the first batch was read.
+        for _ in range(self.workers):
+            pool.submit(_ready)
+        return pool
 
     def recover(self) -> None:
         """Replace a pool broken by a dead worker (idempotent: a sound pool is kept).

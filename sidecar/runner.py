@@ -166,15 +166,20 @@ class Runner:
         """Run until stopped (or drained with ``once``); returns the exit status."""
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._sinks = [self._build_sink(cfg) for cfg in config.sinks]
-        self._locks = {sink.name: asyncio.Lock() for sink in self._sinks}
-        self._sources = [self._build_source(cfg) for cfg in config.sources]
+        # Workers first: they start (about a second) while sinks and sources open.
         if config.pipeline.policy is not None:
             policy = Policy.from_toml(config.pipeline.policy)
             self.metrics.add_kinds([*policy.kinds, *(p.kind for p in policy.patterns)])
         self._batches = BatchRunner(
             config.pipeline.policy, config.retention, config.pipeline.workers
         )
+        try:
+            self._sinks = [self._build_sink(cfg) for cfg in config.sinks]
+            self._sources = [self._build_source(cfg) for cfg in config.sources]
+        except BaseException:
+            self._batches.close()
+            raise
+        self._locks = {sink.name: asyncio.Lock() for sink in self._sinks}
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):

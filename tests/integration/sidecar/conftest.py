@@ -293,8 +293,8 @@ class Sidecar:
                 pytest.fail(f"sidecar not ready within {timeout:.0f}s:\n{self.stderr()}")
             time.sleep(0.05)
 
-    def children(self, marker: bytes = b"multiprocessing") -> list[int]:
-        """Pids of the child's own ``multiprocessing`` processes (workers, tracker)."""
+    def children(self, marker: bytes = b"") -> list[int]:
+        """Pids of the child's own processes whose command line holds ``marker``."""
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -310,8 +310,13 @@ class Sidecar:
         return sorted(pids)
 
     def workers(self) -> list[int]:
-        """Pids of the child's redaction worker processes."""
-        return self.children(b"spawn_main")
+        """Pids of the child's redaction worker processes (forked or spawned).
+
+        Forked workers carry the sidecar's own command line, spawned ones
+        ``spawn_main``; multiprocessing's resource tracker is not a worker.
+        """
+        tracker = set(self.children(b"resource_tracker"))
+        return [pid for pid in self.children() if pid not in tracker]
 
     def metrics(self) -> Samples:
         """Scrape and parse ``/metrics``."""

@@ -39,6 +39,10 @@ _TEXT_LEVEL = re.compile(
 #: How far into a text line a level token is looked for: levels sit in the prefix.
 _TEXT_LEVEL_SPAN = 120
 _LOGGER_FIELDS = ("logger", "logger_name", "name")
+_LEVEL_KEYS = ("level", "levelname", "severity")
+#: Level strings seen so far and whether they mean error or worse (a few dozen in
+#: practice: every record of a service repeats the same handful).
+_VERDICTS: dict[str, bool] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +129,23 @@ def _is_error(event: Mapping[str, Any], is_json: bool) -> bool:
     if not is_json:
         message = event.get("message")
         return isinstance(message, str) and bool(_TEXT_LEVEL.search(message, 0, _TEXT_LEVEL_SPAN))
-    for key in ("level", "levelname", "severity"):
-        value = event.get(key)
+    get = event.get
+    for key in _LEVEL_KEYS:
+        value = get(key)
+        if value is None:
+            continue
         if isinstance(value, str):
-            if value.strip().lower() in _ERROR_WORDS:
+            verdict = _VERDICTS.get(value)
+            if verdict is None:
+                verdict = value.strip().lower() in _ERROR_WORDS
+                if len(value) <= 16 and len(_VERDICTS) < 1024:  # level words, bounded
+                    _VERDICTS[value] = verdict
+            if verdict:
                 return True
         elif key == "level" and _number(value) >= 50:  # pino/bunyan: 50 error, 60 fatal
             return True
-    return _number(event.get("levelno")) >= 40
+    levelno = get("levelno")
+    return levelno is not None and _number(levelno) >= 40
 
 
 def _number(value: Any) -> int:

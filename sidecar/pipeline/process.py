@@ -188,7 +188,9 @@ def _splice(text: str, event: dict[str, Any], stamp: Stamp) -> bytes | None:
         or raw[-1:] != "}"
         or "\n" in raw
         or "\r" in raw
-        or any(key in event for key in _STAMP_KEYS)
+        or "retention_tier" in event
+        or "retention_days" in event
+        or "expire_at" in event
         or "NaN" in raw
         or "Infinity" in raw
     ):

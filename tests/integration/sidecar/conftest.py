@@ -293,8 +293,9 @@ class Sidecar:
                 pytest.fail(f"sidecar not ready within {timeout:.0f}s:\n{self.stderr()}")
             time.sleep(0.05)
 
-    def children(self, marker: bytes = b"") -> list[int]:
-        """Pids of the child's own processes whose command line holds ``marker``."""
+    def children(self, marker: bytes = b"", parent: int | None = None) -> list[int]:
+        """Pids of the child's (or ``parent``'s) processes whose command line holds ``marker``."""
+        parent = self.proc.pid if parent is None else parent
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -305,18 +306,23 @@ class Sidecar:
             except OSError:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == self.proc.pid and marker in cmdline:
+            if ppid == parent and marker in cmdline:
                 pids.append(int(entry.name))
         return sorted(pids)
 
     def workers(self) -> list[int]:
-        """Pids of the child's redaction worker processes (forked or spawned).
+        """Pids of the child's redaction worker processes, however they were started.
 
-        Forked workers carry the sidecar's own command line, spawned ones
-        ``spawn_main``; multiprocessing's resource tracker is not a worker.
+        Spawned workers are the child's own; with a fork server they are the server's
+        children. The resource tracker and the fork server are not workers.
         """
-        tracker = set(self.children(b"resource_tracker"))
-        return [pid for pid in self.children() if pid not in tracker]
+        helpers = set(self.children(b"resource_tracker"))
+        servers = self.children(b"forkserver")
+        helpers.update(servers)
+        found = [pid for pid in self.children() if pid not in helpers]
+        for server in servers:  # workers forked by multiprocessing's fork server
+            found.extend(self.children(parent=server))
+        return sorted(found)
 
     def metrics(self) -> Samples:
         """Scrape and parse ``/metrics``."""
@@ -354,7 +360,7 @@ class Sidecar:
 
     def kill(self) -> None:
         """``kill -9`` the child and reap it; its worker processes go too, by pid."""
-        helpers = self.children()
+        helpers = self.children() + self.workers()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
         for pid in helpers:

@@ -2,9 +2,11 @@
 
 For piping a file or another program through the sidecar. There is nothing to
 checkpoint: a batch is acknowledged by being delivered, and at end of input the source
-ends. Lines longer than ``max_line_bytes`` are not held whole in memory: they are
-replaced by a placeholder naming the line's number and length, and counted. Invalid
-UTF-8 is decoded with U+FFFD and counted.
+ends. Bytes are cut into lines by the file source's
+:class:`~sidecar.pipeline.multiline.LineSplitter`, so both sources treat lines alike:
+a line longer than ``max_line_bytes`` is never held whole in memory, it becomes a
+placeholder naming its offset and length and is counted; invalid UTF-8 is decoded with
+U+FFFD and counted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator
 
 from sidecar.config import StdinSourceConfig
+from sidecar.pipeline.multiline import Line, LineSplitter
 from sidecar.record import SourceBatch
 
 __all__ = ["StdinSource"]
@@ -38,11 +41,10 @@ class StdinSource:
         self._config = config
         self._stream: io.BufferedIOBase = stream if stream is not None else sys.stdin.buffer  # type: ignore[assignment]
         self._stopped = False
-        self._line_no = 0
-        self._buf = bytearray()
+        self._splitter = LineSplitter(0, config.max_line_bytes, "stdin")
+        self._lines: list[Line] = []  # split but not yet handed out
         self._eof = False
-        self._skipping = False
-        self._skipped = 0
+        self._shipped = 0  # input offset just after the last line handed out
 
     def stop(self) -> None:
         """End the iterator after the batch being read."""
@@ -62,65 +64,24 @@ class StdinSource:
 
     def _read_batch(self) -> SourceBatch | None:
         """Return the complete lines available now (waiting only when there are none)."""
-        limit = self._config.max_line_bytes
-        texts: list[str] = []
-        batch = SourceBatch(self.name, texts, _nothing)
-        buf = self._buf
-        while True:
-            start = 0
-            while len(texts) < self._config.batch_lines:
-                end = buf.find(b"\n", start)
-                if end < 0:
-                    break
-                self._take(batch, bytes(buf[start:end]), end + 1 - start)
-                start = end + 1
-            del buf[:start]
-            if texts:
-                return batch
+        while not self._lines:
             if self._eof:
-                if buf:
-                    self._take(batch, bytes(buf), len(buf))
-                    buf.clear()
-                return batch if texts else None
-            chunk = self._stream.read1(1 << 20)
-            if not chunk:
-                self._eof = True
+                return None
+            chunk = self._stream.read1(1 << 20)  # what is there, so a pause cuts a batch
+            if chunk:
+                self._lines = self._splitter.feed(chunk)
                 continue
-            if self._skipping:
-                cut = chunk.find(b"\n")
-                self._skipped += len(chunk) if cut < 0 else cut + 1
-                if cut < 0:
-                    continue
-                self._oversized(batch, limit, self._skipped - 1)
-                chunk = chunk[cut + 1 :]
-            buf += chunk
-            if len(buf) > limit and buf.find(b"\n") < 0:
-                self._skipping = True
-                self._skipped = len(buf)
-                buf.clear()
-
-    def _oversized(self, batch: SourceBatch, limit: int, length: int) -> None:
-        """Ship a placeholder naming the line and its length (without the newline)."""
-        self._line_no += 1
-        self._skipping = False
-        batch.nbytes += self._skipped
-        batch.oversized += 1
-        batch.texts.append(
-            f"[OVERSIZED_LINE] stdin line {self._line_no}: {length} bytes, over the "
-            f"{limit}-byte limit, not shipped"
+            self._eof = True
+            last = self._splitter.flush()
+            if last is not None:
+                self._lines = [last]
+        lines, self._lines = (
+            self._lines[: self._config.batch_lines],
+            self._lines[self._config.batch_lines :],
         )
-
-    def _take(self, batch: SourceBatch, raw: bytes, nbytes: int) -> None:
-        if len(raw) > self._config.max_line_bytes:
-            self._skipped = nbytes
-            self._oversized(batch, self._config.max_line_bytes, len(raw))
-            return
-        self._line_no += 1
-        batch.nbytes += nbytes
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        try:
-            batch.texts.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            batch.invalid_utf8 += 1
-            batch.texts.append(raw.decode("utf-8", "replace"))
+        batch = SourceBatch(self.name, [line.text for line in lines], _nothing)
+        batch.nbytes = lines[-1].end - self._shipped  # offsets count every byte read
+        self._shipped = lines[-1].end
+        batch.invalid_utf8 = sum(line.invalid_utf8 for line in lines)
+        batch.oversized = sum(line.oversized for line in lines)
+        return batch

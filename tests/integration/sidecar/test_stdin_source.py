@@ -51,6 +51,6 @@ def test_bad_bytes_and_long_lines_are_counted_not_lost(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     messages = [json.loads(line)["message"] for line in done.stdout.splitlines()]
     assert messages[0] == "ok 1" and messages[1] == "\ufffd\ufffd bad bytes"
-    assert messages[2].startswith("[OVERSIZED_LINE]") and "10000 bytes" in messages[2]
+    assert messages[2].startswith("[oversized line:") and "10000 bytes" in messages[2]
     assert messages[3:] == ["ok 2", "last without newline"]
     assert b"invalid UTF-8" in done.stderr and b"over-long" in done.stderr

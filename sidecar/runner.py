@@ -38,7 +38,7 @@ from typing import Any
 
 from redactor import Policy
 from sidecar.archive.keys import ArchiveKey, load_key
-from sidecar.buffer import BufferedSink, DiskBuffer
+from sidecar.buffer import buffered
 from sidecar.config import (
     Config,
     FileSinkConfig,
@@ -129,18 +129,14 @@ class Runner:
 
     def _build_syslog(self, cfg: SyslogSinkConfig) -> Sink:
         """A syslog delivery behind its own disk buffer, like the forward sink."""
-        key: ArchiveKey | None = None
-        if cfg.buffer.encryption_key_env is not None:
-            key = load_key(cfg.buffer.encryption_key_env, self._env)
-        buffer = DiskBuffer(
-            self.config.data_dir / "buffers" / cfg.name,
-            cfg.buffer.max_bytes,
-            key,
-            name=cfg.name,
-            metrics=self.metrics,
-        )
-        return BufferedSink(
-            cfg.name, SyslogDelivery(cfg), buffer, self.metrics, self.config.pipeline.retry_max_s
+        return buffered(
+            cfg.name,
+            SyslogDelivery(cfg),
+            cfg.buffer,
+            self.config.data_dir,
+            self.metrics,
+            self._env,
+            self.config.pipeline.retry_max_s,
         )
 
     def _build_source(self, cfg: SourceConfig) -> tuple[Source, str]:

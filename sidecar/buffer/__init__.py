@@ -9,6 +9,6 @@ delivers in order, retrying with backoff while the peer is away.
 from __future__ import annotations
 
 from sidecar.buffer.disk import BATCH_BYTES, BatchToken, DiskBuffer
-from sidecar.buffer.sink import BufferedSink
+from sidecar.buffer.sink import BufferedSink, buffered
 
-__all__ = ["BATCH_BYTES", "BatchToken", "BufferedSink", "DiskBuffer"]
+__all__ = ["BATCH_BYTES", "BatchToken", "BufferedSink", "DiskBuffer", "buffered"]

@@ -27,14 +27,17 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from sidecar.archive.keys import ArchiveKey, load_key
 from sidecar.buffer.disk import DiskBuffer
+from sidecar.config import BufferConfig
 from sidecar.errors import SinkError
 from sidecar.metrics import Metrics
 from sidecar.record import Delivery, Shipped
 
-__all__ = ["FIRST_RETRY_S", "BufferedSink"]
+__all__ = ["FIRST_RETRY_S", "BufferedSink", "buffered"]
 
 log = logging.getLogger(__name__)
 
@@ -197,3 +200,29 @@ class BufferedSink:
         except asyncio.TimeoutError:
             return False
         return True
+
+
+def buffered(
+    name: str,
+    delivery: Delivery,
+    config: BufferConfig,
+    data_dir: Path,
+    metrics: Metrics | None,
+    env: Mapping[str, str],
+    retry_max_s: float = 30.0,
+) -> BufferedSink:
+    """Put ``delivery`` behind its disk buffer in ``data_dir/buffers/<name>/``.
+
+    The one way every network sink (forward, syslog) is built.
+
+    Raises:
+        ConfigError: ``config.encryption_key_env`` names a missing or malformed key.
+        SinkError: the buffer is in use by another process or needs another key.
+    """
+    key: ArchiveKey | None = None
+    if config.encryption_key_env is not None:
+        key = load_key(config.encryption_key_env, env)
+    buffer = DiskBuffer(
+        Path(data_dir) / "buffers" / name, config.max_bytes, key, name=name, metrics=metrics
+    )
+    return BufferedSink(name, delivery, buffer, metrics, retry_max_s)

@@ -46,8 +46,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sidecar.archive.keys import ArchiveKey, load_key
-from sidecar.buffer import BufferedSink, DiskBuffer
+from sidecar.buffer import BufferedSink, buffered
 from sidecar.config import ForwardSinkConfig
 from sidecar.errors import ConfigError, SinkError
 from sidecar.metrics import Metrics
@@ -369,15 +368,6 @@ def build_forward_sink(
         ConfigError: bad credentials pairing, TLS CA, or encryption key variable.
         SinkError: the buffer is in use by another process or needs another key.
     """
-    key: ArchiveKey | None = None
-    if config.buffer.encryption_key_env is not None:
-        key = load_key(config.buffer.encryption_key_env, env)
-    delivery = ForwardDelivery(config)
-    buffer = DiskBuffer(
-        Path(data_dir) / "buffers" / config.name,
-        config.buffer.max_bytes,
-        key,
-        name=config.name,
-        metrics=metrics,
+    return buffered(
+        config.name, ForwardDelivery(config), config.buffer, data_dir, metrics, env, retry_max_s
     )
-    return BufferedSink(config.name, delivery, buffer, metrics, retry_max_s)

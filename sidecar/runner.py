@@ -194,8 +194,11 @@ class Runner:
             if start is not None:
                 await start()  # bind now: a busy port or bad TLS files fail at start-up
         background = [asyncio.create_task(self._lag_loop())]
-        if any(isinstance(sink, ArchiveSink) for sink in self._sinks):
-            background.append(asyncio.create_task(self._purge_loop()))
+        background.extend(
+            asyncio.create_task(sink.purge_loop(self.metrics))
+            for sink in self._sinks
+            if isinstance(sink, ArchiveSink)
+        )
         self.metrics.set_healthy(True, "running")
         self.metrics.set_ready(True)
         log.info(
@@ -419,22 +422,3 @@ class Runner:
                     with contextlib.suppress(OSError):
                         self.metrics.lag(source.name, await asyncio.to_thread(lag))
             await asyncio.sleep(1.0)
-
-    async def _purge_loop(self) -> None:
-        archives = [sink for sink in self._sinks if isinstance(sink, ArchiveSink)]
-        interval = min(
-            cfg.purge_interval_s for cfg in self.config.sinks if isinstance(cfg, FileSinkConfig)
-        )
-        while True:
-            for sink in archives:
-                try:
-                    removed = await sink.purge_now(utc_today())
-                except (SidecarError, OSError) as exc:
-                    self.metrics.error("sink", sink.name, "purge")
-                    log.error("sink %s: purge failed (%s)", sink.name, type(exc).__name__)
-                    continue
-                for folder in removed:
-                    self.metrics.purged(folder.parent.name, 1)
-                if removed:
-                    log.info("sink %s: purged %d expired day folder(s)", sink.name, len(removed))
-            await asyncio.sleep(interval)

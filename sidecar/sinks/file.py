@@ -48,6 +48,7 @@ from sidecar.archive.keys import ArchiveKey
 from sidecar.archive.purge import expire_at, parse_day, purge
 from sidecar.config import FileSinkConfig
 from sidecar.errors import ArchiveError, SinkError
+from sidecar.metrics import Metrics
 from sidecar.record import Shipped
 
 __all__ = ["ArchiveSink"]
@@ -165,17 +166,30 @@ class ArchiveSink:
         day = as_of if as_of is not None else _as_utc(self._clock()).date()
         return await asyncio.to_thread(self._purge_sync, day)
 
-    async def purge_loop(self) -> None:
+    async def purge_loop(self, metrics: Metrics | None = None) -> None:
         """Purge now and then every ``purge_interval_s`` until cancelled.
 
         Failures are logged (paths and reasons only) and retried at the next interval;
         they never end the loop.
+
+        Args:
+            metrics: where removed folders (per tier) and failures are counted.
         """
         while True:
             try:
-                await self.purge_now()
+                removed = await self.purge_now()
             except (ArchiveError, OSError) as exc:
                 log.warning("archive sink %s: purge failed: %s", self.name, exc)
+                if metrics is not None:
+                    metrics.error("sink", self.name, "purge")
+            else:
+                if removed:
+                    log.info(
+                        "archive sink %s: purged %d expired day folder(s)", self.name, len(removed)
+                    )
+                if metrics is not None:
+                    for folder in removed:
+                        metrics.purged(folder.parent.name, 1)
             await asyncio.sleep(self._interval)
 
     # -- worker-thread side ------------------------------------------------------------

@@ -26,7 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from redactor.errors import PolicyError
-from sidecar.config import Config, FileSinkConfig, load
+from sidecar.config import Config, FileSinkConfig, ForwardSinkConfig, SyslogSinkConfig, load
 from sidecar.errors import ArchiveError, ConfigError
 
 __all__ = ["main"]
@@ -106,15 +106,21 @@ def _run(args: list[str]) -> int:
 
 
 def _check_secrets(config: Config) -> None:
-    """Load archive keys and the policy too: a bad one is a configuration error."""
+    """Load archive and buffer keys and the policy too: a bad one is a configuration error."""
     from redactor import Policy
     from sidecar.archive.keys import load_key
 
     if config.pipeline.policy is not None:
         Policy.from_toml(config.pipeline.policy)
     for sink in config.sinks:
-        if isinstance(sink, FileSinkConfig) and sink.encryption_key_env is not None:
-            load_key(sink.encryption_key_env, os.environ)
+        if isinstance(sink, FileSinkConfig):
+            env_name = sink.encryption_key_env
+        elif isinstance(sink, (ForwardSinkConfig, SyslogSinkConfig)):
+            env_name = sink.buffer.encryption_key_env
+        else:
+            env_name = None
+        if env_name is not None:
+            load_key(env_name, os.environ)
 
 
 def _decrypt(args: list[str]) -> int:

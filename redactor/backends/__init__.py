@@ -7,19 +7,30 @@ only flag more texts, never fewer, and the output is byte-identical by construct
 differential property test checks it on random input).
 
 ``REDACTOR_BACKEND=python`` forces the pure backend, e.g. to compare the two.
+
+Compiling the Hyperscan database is most of the cost of building a redactor. A process
+that starts workers can hand them what it compiled (:func:`export_compiled`,
+:func:`import_compiled`) so that they start without compiling it again.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 from redactor.detectors.base import Detector
 from redactor.keys import KeyCatalog
 from redactor.prefilter import Prefilter
 
-__all__ = ["BACKENDS", "BatchPrefilter", "available", "make_prefilter"]
+__all__ = [
+    "BACKENDS",
+    "BatchPrefilter",
+    "available",
+    "export_compiled",
+    "import_compiled",
+    "make_prefilter",
+]
 
 BACKENDS = ("python", "hyperscan")
 
@@ -56,6 +67,39 @@ def available() -> tuple[str, ...]:
     except ImportError:
         return ("python",)
     return BACKENDS
+
+
+def export_compiled() -> object:
+    """Return what this process compiled for its backends, to pass to another process.
+
+    The value is picklable; None when there is nothing worth passing (no Hyperscan).
+    """
+    try:
+        from redactor.backends.hyperscan import export_databases
+    except ImportError:
+        return None
+    return export_databases()
+
+
+def import_compiled(compiled: object) -> int:
+    """Reuse what :func:`export_compiled` returned in another process of this machine.
+
+    Anything that does not fit (no Hyperscan here, another Hyperscan build, damaged
+    data) is ignored: the redactor then compiles as usual, so this can only save time.
+
+    Returns:
+        How many compiled databases were taken over.
+    """
+    if compiled is None:
+        return 0
+    try:
+        from redactor.backends.hyperscan import Exported, import_databases
+    except ImportError:
+        return 0
+    try:
+        return import_databases(cast(Exported, compiled))
+    except (TypeError, ValueError):
+        return 0
 
 
 def make_prefilter(

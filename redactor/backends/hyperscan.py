@@ -10,7 +10,6 @@ Scratch space is per thread (Hyperscan's rule); the database itself is shared.
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 from bisect import bisect_right
@@ -24,26 +23,76 @@ from redactor.detectors.base import Detector
 from redactor.keys import KeyCatalog
 from redactor.prefilter import Prefilter
 
-__all__ = ["HyperscanPrefilter"]
+__all__ = ["HyperscanPrefilter", "export_databases", "import_databases"]
 
 _NOTHING: frozenset[int] = frozenset()
 
 
-@functools.lru_cache(maxsize=16)
+#: Compiled databases by (expressions, flags): compiling takes a large share of a
+#: second, so each distinct pattern set is compiled once per process, or not at all in
+#: a process that was handed the serialized database (see :func:`import_databases`).
+_DATABASES: dict[tuple[tuple[bytes, ...], tuple[int, ...]], hyperscan.Database] = {}
+_LOCK = threading.Lock()
+#: Serialized databases are only accepted from the same Hyperscan build.
+_VERSION = getattr(hyperscan, "__version__", "") + "/" + repr(hyperscan.HS_MODE_BLOCK)
+
+
 def _database(expressions: tuple[bytes, ...], flags: tuple[int, ...]) -> hyperscan.Database:
-    """Compile (once per distinct pattern set: it takes most of a second) a database.
+    """Return the database of a pattern set, compiling it on first use.
 
     Databases are read-only once compiled and safe to share; scratch space is not.
     """
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    if expressions:
-        database.compile(
-            expressions=list(expressions),
-            ids=list(range(len(expressions))),
-            elements=len(expressions),
-            flags=list(flags),
-        )
-    return database
+    key = (expressions, flags)
+    with _LOCK:
+        database = _DATABASES.get(key)
+        if database is None:
+            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            if expressions:
+                database.compile(
+                    expressions=list(expressions),
+                    ids=list(range(len(expressions))),
+                    elements=len(expressions),
+                    flags=list(flags),
+                )
+            if len(_DATABASES) >= 16:  # bounded: one per distinct policy
+                _DATABASES.clear()
+            _DATABASES[key] = database
+        return database
+
+
+Exported = tuple[str, list[tuple[tuple[tuple[bytes, ...], tuple[int, ...]], bytes]]]
+"""Serialized databases with the Hyperscan build they came from."""
+
+
+def export_databases() -> Exported:
+    """Serialize every database compiled in this process (for worker processes).
+
+    A worker that imports them skips the compile, which dominates its start-up. The
+    key of each database is its full pattern set, so a worker only ever uses a
+    database for exactly the patterns it would have compiled itself.
+    """
+    with _LOCK:
+        items = list(_DATABASES.items())
+    return _VERSION, [(key, hyperscan.dumpb(db)) for key, db in items if key[0]]
+
+
+def import_databases(exported: Exported) -> int:
+    """Load databases serialized by :func:`export_databases` in another process.
+
+    Returns:
+        How many were loaded: none when the exporting process ran another Hyperscan
+        build, in which case databases are compiled here as usual.
+    """
+    version, items = exported
+    if version != _VERSION:
+        return 0
+    try:
+        loaded = {key: hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK) for key, blob in items}
+    except hyperscan.error:  # another CPU's build, or damaged in transit: compile here
+        return 0
+    with _LOCK:
+        _DATABASES.update(loaded)
+    return len(loaded)
 
 
 def _collect(pattern: int, _start: int, _end: int, _flags: int, found: set[int]) -> None:

@@ -77,10 +77,12 @@ def key_pattern(terms: Iterable[KeyTerm]) -> str:
     The forward detector also requires a key boundary on the left; leaving it out only
     widens the pattern.
     """
+    # Longest first, then alphabetical: the same pattern in every process (ties in a
+    # set's order would follow string hashing, which differs per process, and a
+    # compiled database handed to a worker is looked up by its exact patterns).
     spelled = sorted(
         {r"[_\-. ]?".join(re.escape(word) for word in term.words) for term in terms},
-        key=len,
-        reverse=True,
+        key=lambda text: (-len(text), text),
     )
     return (
         "(?:" + "|".join(spelled) + r")(?:[_\-.]?[0-9]{1,3})?\]?(?:\\?[\"'])?[ \t]*"

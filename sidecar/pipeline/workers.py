@@ -5,19 +5,27 @@ not threads. With ``workers = 0`` batches are processed in the main process; wit
 ``workers = N`` a spawn-started process pool holds one compiled redactor per worker
 (compiled once, in the initializer) and batches are shipped to it as lists of strings.
 Order is kept by the caller: it awaits the futures of one source in submission order.
+
+Start-up: compiling a redactor takes about half a second, most of it the Hyperscan
+database. The main process needs a compiled redactor anyway (its own log lines pass a
+redacting filter), so it compiles while the workers import, then hands them the
+compiled database through a queue; each worker then only builds the cheap rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import multiprocessing
+import queue
 import signal
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from redactor import Policy, Redactor, default_redactor
+from redactor.backends import export_compiled, import_compiled
 from sidecar.config import RetentionConfig
 from sidecar.pipeline.classify import Classifier
 from sidecar.pipeline.process import Processed, Processor
@@ -25,28 +33,46 @@ from sidecar.pipeline.process import Processed, Processor
 __all__ = ["BatchRunner", "build_processor"]
 
 _WORKER: Processor | None = None
+#: How many compiled databases this worker took over from the main process.
+_IMPORTED = 0
+#: How long a worker waits for the compiled database before compiling its own.
+_HANDOVER_S = 30.0
 
 
 def build_processor(policy: Path | None, retention: RetentionConfig) -> Processor:
     """Compile the redactor and the classifier (the expensive, once-per-process part)."""
     # The default policy shares the process-wide redactor, which the sidecar's own log
     # filter uses too: one compile instead of two at start-up.
-    redactor = Redactor(Policy.from_toml(policy)) if policy is not None else default_redactor()
-    return Processor(redactor, Classifier(retention))
+    return Processor(compile_redactor(policy), Classifier(retention))
 
 
-def _init_worker(policy: Path | None, retention: RetentionConfig) -> None:
-    global _WORKER
+def compile_redactor(policy: Path | None) -> Redactor:
+    """Compile the redactor of ``policy`` in this process (shared, if the default)."""
+    return Redactor(Policy.from_toml(policy)) if policy is not None else default_redactor()
+
+
+def _init_worker(
+    policy: Path | None, retention: RetentionConfig, handover: multiprocessing.Queue[object]
+) -> None:
+    global _WORKER, _IMPORTED
     # The main process owns shutdown: Ctrl-C in a terminal reaches the whole process
     # group and must not kill workers under in-flight batches. SIGTERM stays fatal: the
     # pool itself stops a broken pool's workers with it (a SIGTERM to the group kills
     # them, and the runner replaces the pool and retries the batches in flight).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # If the main process is slow or gone, the worker compiles on its own instead.
+    with contextlib.suppress(queue.Empty):
+        _IMPORTED = import_compiled(handover.get(timeout=_HANDOVER_S))
     _WORKER = build_processor(policy, retention)
 
 
 def _ready() -> None:
     """Nothing: submitted once per worker to start it early."""
+
+
+def imported_databases() -> int:
+    """How many compiled databases this worker took over (run in a worker: a check)."""
+    return _IMPORTED
 
 
 def _run_in_worker(texts: Sequence[str], source: str, fmt: str, day: str) -> Processed:
@@ -73,17 +99,26 @@ class BatchRunner:
             self._pool = self._new_pool()
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        handover: multiprocessing.Queue[object] = context.Queue()
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_init_worker,
-            initargs=(self._policy, self._retention),
+            initargs=(self._policy, self._retention, handover),
         )
-        # Workers start on demand; asking each for nothing now starts them (interpreter,
-        # imports, redactor compile: about a second) while the main process opens its
-        # sources and sinks, instead of after the first batch was read.
+        # Workers start on demand; asking each for nothing now starts them (interpreter
+        # and imports) while this process compiles, and then opens its sources and
+        # sinks, instead of after the first batch was read. A pool never runs more
+        # than `workers` processes, so one compiled database per worker is enough.
         for _ in range(self.workers):
             pool.submit(_ready)
+        compile_redactor(self._policy)
+        compiled = export_compiled()
+        for _ in range(self.workers):
+            handover.put(compiled)
+        # A worker that never starts leaves its copy unread; exiting must not wait on it.
+        handover.cancel_join_thread()
         return pool
 
     def recover(self) -> None:

@@ -161,3 +161,29 @@ class TestProcessor:
         (record,) = [json.loads(r.line) for r in out.records()]
         assert record["message"] == PLACEHOLDER and record["sidecar_source"] == "app"
         assert out.failed == 1 and "4111" not in out.records()[0].line.decode()
+
+
+class TestBatchRunnerHandover:
+    def test_workers_take_over_the_main_process_compile(self) -> None:
+        """Spawned workers load the database the main process compiled, then redact alike."""
+        import asyncio
+
+        from sidecar.pipeline.workers import BatchRunner, imported_databases
+
+        retention = RetentionConfig(tiers=dict(TIERS))
+        runner = BatchRunner(None, retention, 2)
+        try:
+            assert runner._pool is not None
+            counts = [runner._pool.submit(imported_databases).result(60) for _ in range(4)]
+            assert counts == [1, 1, 1, 1]
+
+            async def one() -> object:
+                return await runner.submit(["pan 4111111111111111 req_1"], "app", "auto", DAY)
+
+            processed = asyncio.run(one())
+            local = Processor(Redactor(), classifier()).run(
+                ["pan 4111111111111111 req_1"], "app", "auto", DAY
+            )
+            assert processed == local
+        finally:
+            runner.close()

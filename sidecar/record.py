@@ -10,11 +10,20 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, overload
 
-__all__ = ["Delivery", "Shipped", "Sink", "Source", "SourceBatch"]
+__all__ = [
+    "Delivery",
+    "Shipped",
+    "ShippedBatch",
+    "Sink",
+    "Source",
+    "SourceBatch",
+    "group_lines",
+    "lines_of",
+]
 
 
 class Shipped(NamedTuple):
@@ -31,6 +40,84 @@ class Shipped(NamedTuple):
     tier: str
     day: str
     line: bytes
+
+
+class ShippedBatch(Sequence[Shipped]):
+    """One processed batch as columns: a day, and per record a tier and a line.
+
+    It is a sequence of :class:`Shipped` for any sink, but the main process of a
+    pipeline with workers handles every record of every batch, and building a tuple per
+    record there cost more than a sink's own work on it; sinks that only need the lines,
+    or the lines per tier, take them from the columns (:func:`lines_of`,
+    :func:`group_lines`) without building any.
+
+    Args:
+        day: the shipping day of every record.
+        tier_of: each record's tier.
+        lines: each record's line.
+        nbytes: the sum of the lines' lengths, if known.
+    """
+
+    __slots__ = ("day", "lines", "nbytes", "tier_of")
+
+    def __init__(
+        self, day: str, tier_of: list[str], lines: list[bytes], nbytes: int | None = None
+    ) -> None:
+        if len(tier_of) != len(lines):
+            raise ValueError("ShippedBatch: tiers and lines differ in length")
+        self.day = day
+        self.tier_of = tier_of
+        self.lines = lines
+        self.nbytes = sum(map(len, lines)) if nbytes is None else nbytes
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> Shipped: ...
+    @overload
+    def __getitem__(self, index: slice) -> ShippedBatch: ...
+    def __getitem__(self, index: int | slice) -> Shipped | ShippedBatch:
+        if isinstance(index, slice):
+            return ShippedBatch(self.day, self.tier_of[index], self.lines[index])
+        return Shipped(self.tier_of[index], self.day, self.lines[index])
+
+    def __iter__(self) -> Iterator[Shipped]:
+        day = self.day
+        for tier, line in zip(self.tier_of, self.lines, strict=True):
+            yield Shipped(tier, day, line)
+
+
+def lines_of(records: Sequence[Shipped]) -> list[bytes]:
+    """The lines of ``records`` in order (no per-record work for a :class:`ShippedBatch`)."""
+    if isinstance(records, ShippedBatch):
+        return records.lines
+    return [record.line for record in records]
+
+
+def group_lines(records: Sequence[Shipped]) -> dict[tuple[str, str], list[bytes]]:
+    """The lines of ``records`` by (tier, day), each group in order."""
+    groups: dict[tuple[str, str], list[bytes]] = {}
+    if isinstance(records, ShippedBatch):
+        day = records.day
+        tiers = records.tier_of
+        first = tiers[0] if tiers else ""
+        if tiers.count(first) == len(tiers):  # most batches: one tier (C-speed check)
+            return {(first, day): records.lines} if tiers else {}
+        by_tier: dict[str, list[bytes]] = {}
+        for tier, line in zip(tiers, records.lines, strict=True):
+            group = by_tier.get(tier)
+            if group is None:
+                group = by_tier[tier] = []
+            group.append(line)
+        return {(tier, day): lines for tier, lines in by_tier.items()}
+    for record in records:
+        key = (record.tier, record.day)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+        group.append(record.line)
+    return groups
 
 
 @dataclass(slots=True)

@@ -57,7 +57,7 @@ from sidecar.metrics import Metrics
 from sidecar.pipeline.classify import Classifier
 from sidecar.pipeline.process import Processed, placeholder
 from sidecar.pipeline.workers import BatchRunner
-from sidecar.record import Shipped, Sink, Source, SourceBatch
+from sidecar.record import Shipped, ShippedBatch, Sink, Source, SourceBatch
 from sidecar.sinks.file import ArchiveSink
 from sidecar.sinks.forward import build_forward_sink
 from sidecar.sinks.stdout import StdoutSink
@@ -383,7 +383,11 @@ class Runner:
     async def _ship_to(self, sink: Sink, records: Sequence[Shipped]) -> None:
         delay = 0.1
         ceiling = self.config.pipeline.retry_max_s
-        nbytes = sum(len(r.line) + 1 for r in records)
+        nbytes = (
+            records.nbytes + len(records)
+            if isinstance(records, ShippedBatch)
+            else sum(len(r.line) + 1 for r in records)
+        )
         async with self._locks[sink.name]:
             while True:
                 try:

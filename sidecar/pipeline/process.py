@@ -36,7 +36,7 @@ from typing import Any
 from redactor import Redactor
 from sidecar.pipeline.classify import Classifier, Stamp
 from sidecar.pipeline.parse import Parsed, parse
-from sidecar.record import Shipped
+from sidecar.record import ShippedBatch
 
 __all__ = ["PLACEHOLDER", "Processed", "Processor"]
 
@@ -71,10 +71,9 @@ class Processed:
     tiers: dict[str, int] = field(default_factory=dict)
     nbytes: int = 0
 
-    def records(self) -> list[Shipped]:
-        """The batch as :class:`Shipped` records, for the sinks."""
-        day = self.day
-        return [Shipped(t, day, line) for t, line in zip(self.tier_of, self.lines, strict=True)]
+    def records(self) -> ShippedBatch:
+        """The batch as a sequence of :class:`Shipped` records, for the sinks."""
+        return ShippedBatch(self.day, self.tier_of, self.lines, self.nbytes)
 
 
 class Processor:

@@ -49,7 +49,7 @@ from sidecar.archive.purge import expire_at, parse_day, purge
 from sidecar.config import FileSinkConfig
 from sidecar.errors import ArchiveError, SinkError
 from sidecar.metrics import Metrics
-from sidecar.record import Shipped
+from sidecar.record import Shipped, group_lines
 
 __all__ = ["ArchiveSink"]
 
@@ -132,12 +132,7 @@ class ArchiveSink:
         """
         if not records:
             return
-        groups: dict[tuple[str, str], list[bytes]] = {}
-        for record in records:
-            group = groups.get((record.tier, record.day))
-            if group is None:
-                group = groups[(record.tier, record.day)] = []
-            group.append(record.line)
+        groups = group_lines(records)
         for tier, day in groups:  # checked per group: a batch has one or two days at most
             if tier not in self._tiers:
                 shown = repr(tier) if _TIER.fullmatch(tier) else "(invalid name)"
@@ -306,6 +301,8 @@ class ArchiveSink:
 
 def _batches(lines: list[bytes]) -> list[bytes]:
     """Pack a group's records into gzip members of at most about BATCH_BYTES of records."""
+    if sum(map(len, lines)) + len(lines) <= BATCH_BYTES:  # a usual batch: one member
+        return [pack_lines(lines, _LEVEL)]
     out: list[bytes] = []
     start = size = 0
     for i, line in enumerate(lines):

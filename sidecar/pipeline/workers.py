@@ -7,9 +7,9 @@ not threads. With ``workers = 0`` batches are processed in the main process; wit
 Order is kept by the caller: it awaits the futures of one source in submission order.
 
 Start-up: compiling a redactor takes about half a second, most of it the Hyperscan
-database. The main process needs a compiled redactor anyway (its own log lines pass a
-redacting filter), so it compiles while the workers import, then hands them the
-compiled database through a queue; each worker then only builds the cheap rest.
+database. The main process compiles that database while the workers import, then hands
+it to them through a queue; each worker then only builds the cheap rest. (The main
+process reuses it too, for the filter on its own log lines.)
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from redactor import Policy, Redactor, default_redactor
 from redactor.backends import export_compiled, import_compiled
+from redactor.compiler import compile_backend
 from sidecar.config import RetentionConfig
 from sidecar.pipeline.classify import Classifier
 from sidecar.pipeline.process import Processed, Processor
@@ -113,7 +114,7 @@ class BatchRunner:
         # than `workers` processes, so one compiled database per worker is enough.
         for _ in range(self.workers):
             pool.submit(_ready)
-        compile_redactor(self._policy)
+        compile_backend(Policy.from_toml(self._policy) if self._policy else Policy.default())
         compiled = export_compiled()
         for _ in range(self.workers):
             handover.put(compiled)

@@ -65,13 +65,14 @@ def _resolve_track2(candidate: Candidate) -> Hit | None:
 
 #: What every accepted PAN contains, given the resolver's rules (12 to 19 digits; every
 #: group but the last has four digits or more), in the shape alphabet where ``%20``
-#: reads ``%00``. Twelve digits in a row; or three groups (4+, 4+, 1+); or two groups
-#: a, b with a + b >= 12: b >= 6, or b in 4-5 and so a >= 7, or b <= 3 and so a >= 9.
-#: (Two bare groups of four, as in UUIDs, are not enough.)
+#: reads ``%00``. Twelve digits in a row; or three groups (4+, 4+, 1+: the middle one
+#: may be longer than four, as in 4111-11111-1119); or two groups a, b with
+#: a + b >= 12: b >= 6, or b in 4-5 and so a >= 7, or b <= 3 and so a >= 9. (Two bare
+#: groups of four, as in UUIDs, are not enough.)
 _SEP = r"(?:[ +\-]|%0[0Aa])"
 _PAN_SHAPES = (
     ("0000", "0{8}"),
-    ("0000", f"{_SEP}0000{_SEP}0"),
+    ("0000", f"{_SEP}0{{4,15}}{_SEP}0"),
     ("0000", f"{_SEP}000000"),
     ("0000", f"00{_SEP}0000"),
     ("0000", f"0{{5}}{_SEP}0"),

@@ -75,6 +75,25 @@ _DENSE = st.lists(
 ).map("".join)
 
 
+_RESEPARATORS = (" ", "-", "+", "%20", ".", "/", "  ", "%2D", "\t", ":", "=", "_")
+
+
+@st.composite
+def reformatted_samples(draw: st.DrawFn) -> str:
+    """A sample with separators inserted or removed at random: formats nobody listed."""
+    text = draw(samples)
+    for _ in range(draw(st.integers(0, 4))):
+        separators = [i for i, char in enumerate(text) if char in " -+./\t:=_"]
+        if draw(st.booleans()) or not separators:
+            at = draw(st.integers(0, len(text)))
+            text = text[:at] + draw(st.sampled_from(_RESEPARATORS)) + text[at:]
+        else:
+            at = draw(st.sampled_from(separators))
+            text = text[:at] + text[at + 1 :]
+    before = draw(st.sampled_from(("", "x ", "id=", '"', "(", "a")))
+    return before + text + draw(st.sampled_from(("", " y", '"', ")", "a", ".")))
+
+
 def prefilter(redactor: Redactor, text: str) -> bool:
     """Return the pre-filter's verdict on ``text``: some detector may match."""
     return bool(redactor._scanner.subset(text))
@@ -105,6 +124,12 @@ class TestPrefilter:
     @given(_DENSE)
     def test_dense_text(self, text: str) -> None:
         """Texts dense in separators, digits and anchors lose no finding either."""
+        agree(FILTERED, UNFILTERED, text)
+
+    @settings(max_examples=1000, deadline=None)
+    @given(reformatted_samples())
+    def test_reformatted_samples(self, text: str) -> None:
+        """Samples written with other separators lose no finding to the pre-filter."""
         agree(FILTERED, UNFILTERED, text)
 
     @SETTINGS

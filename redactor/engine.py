@@ -29,6 +29,7 @@ just those detectors (see :mod:`redactor.prefilter` and :mod:`redactor.backends`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,13 +92,30 @@ def _no_detectors(_text: str) -> frozenset[int]:
     return frozenset()
 
 
+@functools.lru_cache(maxsize=1024)
+def pattern_facts(pattern: str) -> tuple[frozenset[str] | None, int]:
+    """Return what a verbose pattern can start with and the fewest characters it spans.
+
+    Parsed once per pattern text and process (the built-in detectors' patterns are
+    constants, and every redactor of a process shares the answer).
+
+    Returns:
+        ``(first_chars(pattern), minimum width)``.
+    """
+    parsed = _sre_parse.parse(pattern, re.VERBOSE)
+    return _first_chars(parsed), parsed.getwidth()[0]
+
+
 def first_chars(pattern: str) -> frozenset[str] | None:
     """Return the Latin-1 characters a verbose pattern can start with (None: unknown).
 
     The speed rule makes every detector start with one literal or class; knowing it
     lets the scan skip detectors that cannot start at a position without calling them.
     """
-    parsed = _sre_parse.parse(pattern, re.VERBOSE)
+    return pattern_facts(pattern)[0]
+
+
+def _first_chars(parsed: _sre_parse.SubPattern) -> frozenset[str] | None:
     if not parsed.data:
         return None
     op, arg = parsed.data[0]
@@ -172,14 +190,15 @@ class Scanner:
         self._keyed = frozenset(i for i, d in enumerate(self._detectors) if d.trigger.keyed)
         self._keyed_first = min(self._keyed, default=len(self._detectors))
         self._bodies = tuple(bodies)
-        self._single = tuple(re.compile(body, re.VERBOSE) for body in bodies)
-        self._firsts = tuple(first_chars(d.pattern) for d in self._detectors)
+        # Each detector's own pattern, compiled on first use: most texts only ever need
+        # the combined pattern, and compiling all of them is a good share of start-up.
+        self._single: list[re.Pattern[str] | None] = [None] * len(bodies)
+        facts = [pattern_facts(d.pattern) for d in self._detectors]
+        self._firsts = tuple(first for first, _ in facts)
         # The fewest characters a match of each detector spans: a text shorter than that
         # for every detector that can fire cannot hold a finding (most values of a JSON
         # line flagged for a card number are a word or two).
-        self._widths = tuple(
-            _sre_parse.parse(d.pattern, re.VERBOSE).getwidth()[0] for d in self._detectors
-        )
+        self._widths = tuple(width for _, width in facts)
         self._min_widths: dict[frozenset[int], int] = {}
         self._by_char: dict[str, tuple[int, ...]] = {}
         self._combined: dict[frozenset[int], _Combined] = {}
@@ -294,6 +313,13 @@ class Scanner:
             return None
         return hit
 
+    def _pattern(self, index: int) -> re.Pattern[str]:
+        """Detector ``index``'s own pattern (compiled once; a race compiles it twice)."""
+        pattern = self._single[index]
+        if pattern is None:
+            pattern = self._single[index] = re.compile(self._bodies[index], re.VERBOSE)
+        return pattern
+
     def _able_to_start(self, char: str) -> tuple[int, ...]:
         """Detectors (in priority order) whose pattern can start with ``char``.
 
@@ -316,7 +342,7 @@ class Scanner:
         """Offsets where a sensitive key may start, in increasing order."""
         starts = self._prefilter.key_starts(text)
         if starts is None:  # lower-casing changed the length: scan forwards instead
-            seen = {m.start() for i in self._keyed for m in self._single[i].finditer(text)}
+            seen = {m.start() for i in self._keyed for m in self._pattern(i).finditer(text)}
             starts = sorted(seen)
         return starts
 
@@ -362,7 +388,7 @@ class Scanner:
                 elif index in self._keyed and key != start:
                     continue
                 else:
-                    candidate = self._single[index].match(text, start)
+                    candidate = (self._single[index] or self._pattern(index)).match(text, start)
                 if candidate is not None:
                     hit = self._accept(index, candidate, pos)
                     if hit is not None:

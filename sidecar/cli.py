@@ -100,9 +100,23 @@ def _run(args: list[str]) -> int:
         _check_secrets(config)
         print(f"sidecar: {opts.config}: configuration is valid")
         return 0
-    from sidecar.runner import Runner
+    batches = None
+    if config.pipeline.workers:
+        # Workers first, before the rest of the sidecar is imported: their start-up
+        # (interpreter, imports, the compiled database) is the longest path to the
+        # first batch.
+        from sidecar.pipeline.workers import BatchRunner
 
-    return asyncio.run(Runner(config, once=opts.once).run())
+        batches = BatchRunner(config.pipeline.policy, config.retention, config.pipeline.workers)
+    try:
+        from sidecar.runner import Runner
+
+        runner = Runner(config, once=opts.once, batches=batches)
+    except BaseException:
+        if batches is not None:
+            batches.close()
+        raise
+    return asyncio.run(runner.run())
 
 
 def _check_secrets(config: Config) -> None:

@@ -92,9 +92,18 @@ class Runner:
         config: the validated configuration.
         once: process what file sources hold now, then exit.
         env: environment for secrets (archive keys).
+        batches: the batch runner, if already started (workers start early); else it
+            is built when the run starts.
     """
 
-    def __init__(self, config: Config, *, once: bool = False, env: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        once: bool = False,
+        env: Any = None,
+        batches: BatchRunner | None = None,
+    ) -> None:
         self.config = config
         self.once = once
         self.metrics = Metrics.for_config(config)
@@ -103,7 +112,7 @@ class Runner:
         self._sinks: list[Sink] = []
         self._locks: dict[str, asyncio.Lock] = {}
         self._sources: list[tuple[Source, str]] = []
-        self._batches: BatchRunner | None = None
+        self._batches: BatchRunner | None = batches
         self._server: MetricsServer | None = None
         self.metrics_port: int | None = None
 
@@ -166,9 +175,10 @@ class Runner:
         if config.pipeline.policy is not None:
             policy = Policy.from_toml(config.pipeline.policy)
             self.metrics.add_kinds([*policy.kinds, *(p.kind for p in policy.patterns)])
-        self._batches = BatchRunner(
-            config.pipeline.policy, config.retention, config.pipeline.workers
-        )
+        if self._batches is None:
+            self._batches = BatchRunner(
+                config.pipeline.policy, config.retention, config.pipeline.workers
+            )
         try:
             self._sinks = [self._build_sink(cfg) for cfg in config.sinks]
             self._sources = [self._build_source(cfg) for cfg in config.sources]

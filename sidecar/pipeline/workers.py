@@ -7,9 +7,11 @@ not threads. With ``workers = 0`` batches are processed in the main process; wit
 Order is kept by the caller: it awaits the futures of one source in submission order.
 
 Start-up: compiling a redactor takes about half a second, most of it the Hyperscan
-database. The main process compiles that database while the workers import, then hands
-it to them through a queue; each worker then only builds the cheap rest. (The main
-process reuses it too, for the filter on its own log lines.)
+database. The main process compiles that database in a thread while the workers import
+(and while it imports and opens everything else), then hands it to them through a
+queue; each worker then only builds the cheap rest. (The main process reuses it too,
+for the filter on its own log lines.) The command line starts the workers before it
+imports the rest of the sidecar.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import multiprocessing
 import queue
 import signal
+import threading
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -84,6 +87,8 @@ def _run_in_worker(texts: Sequence[str], source: str, fmt: str, day: str) -> Pro
 class BatchRunner:
     """Processes batches in the main process or in a pool of worker processes.
 
+    Workers start when it is built, so build it as early as start-up allows.
+
     Args:
         policy: redactor policy file, or None for the default policy.
         retention: tiers and rules.
@@ -114,13 +119,25 @@ class BatchRunner:
         # than `workers` processes, so one compiled database per worker is enough.
         for _ in range(self.workers):
             pool.submit(_ready)
-        compile_backend(Policy.from_toml(self._policy) if self._policy else Policy.default())
-        compiled = export_compiled()
+        # Compiling releases the GIL: in a thread it also overlaps this process's own
+        # start-up (imports, sources, sinks), not only the workers'.
+        threading.Thread(
+            target=self._hand_over, args=(handover,), name="compile", daemon=True
+        ).start()
+        return pool
+
+    def _hand_over(self, handover: multiprocessing.Queue[object]) -> None:
+        """Compile the backend and give each worker a copy (or nothing, on failure)."""
+        compiled: object = None
+        try:
+            compile_backend(Policy.from_toml(self._policy) if self._policy else Policy.default())
+            compiled = export_compiled()
+        except Exception:  # the workers compile on their own and report what is wrong
+            compiled = None
         for _ in range(self.workers):
             handover.put(compiled)
         # A worker that never starts leaves its copy unread; exiting must not wait on it.
         handover.cancel_join_thread()
-        return pool
 
     def recover(self) -> None:
         """Replace a pool broken by a dead worker (idempotent: a sound pool is kept).

@@ -22,7 +22,7 @@ LABELLED = Path(__file__).resolve().parents[1] / "data" / "labelled" / "lines.js
 def assert_widths_hold(text: str) -> None:
     for index, detector in enumerate(SCANNER.detectors):
         width = SCANNER.min_width(frozenset({index}))
-        for match in SCANNER._single[index].finditer(text):
+        for match in SCANNER._pattern(index).finditer(text):
             assert match.end() - match.start() >= width, detector.name
 
 

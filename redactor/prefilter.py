@@ -51,6 +51,34 @@ def shape_of(text: str) -> bytes:
 
 
 _NOTHING: frozenset[int] = frozenset()
+_DIGIT, _BACKSLASH, _PERCENT = ord("0"), ord("\\"), ord("%")
+_WORD = frozenset(b"0Aa")
+
+
+def _bounded_search(pattern: re.Pattern[bytes], shape: bytes) -> bool:
+    """Whether ``pattern`` occurs in ``shape`` within a digit run starting at a boundary.
+
+    Every occurrence whose digit run fails is skipped with its whole run (they all share
+    that run's start), so the search stays linear.
+    """
+    pos = 0
+    while (match := pattern.search(shape, pos)) is not None:
+        start = match.start()
+        while start and shape[start - 1] == _DIGIT:
+            start -= 1
+        if (
+            start == 0
+            or shape[start - 1] not in _WORD
+            or (start >= 2 and shape[start - 2] == _BACKSLASH)
+            or (start >= 3 and shape[start - 3] == _PERCENT and shape[start - 2] in _WORD)
+        ):
+            return True
+        pos = match.start() + 1
+        while pos < len(shape) and shape[pos] == _DIGIT:
+            pos += 1
+    return False
+
+
 Element = tuple[str, ...]
 
 
@@ -113,6 +141,13 @@ class Prefilter:
         #: Which detectors (by index) each trigger element stands for. An anchor kept by
         #: ``_minimal`` also stands for the detectors of the longer anchors it is in.
         self.owners = _owners(detectors, self.anchors)
+        #: Shapes (lead, tail) whose every owner is bounded (see ``Trigger.bounded``).
+        self.bounded = frozenset(
+            (lead, tail)
+            for lead, tails in self.shapes.items()
+            for tail in tails
+            if all(detectors[i].trigger.bounded for i in self.owners[("shape", lead, tail)])
+        )
         self._anchors: re.Pattern[str] | None = None
         if anchors:
             trie = render_trie(build_trie((a,) for a in self.anchors), cased=False)
@@ -123,7 +158,11 @@ class Prefilter:
             (
                 re.compile((re.escape(lead) + "(?:" + "|".join(tails) + ")").encode()),
                 tuple(
-                    (re.compile((re.escape(lead) + t).encode()), self.owners[("shape", lead, t)])
+                    (
+                        re.compile((re.escape(lead) + t).encode()),
+                        self.owners[("shape", lead, t)],
+                        (lead, t) in self.bounded,
+                    )
                     for t in tails
                 ),
             )
@@ -193,8 +232,12 @@ class Prefilter:
             shape = text.encode("utf-8", "surrogatepass").translate(SHAPE_TABLE)
             for lead, tails in self._shapes:
                 if lead.search(shape) is not None:
-                    for pattern, indices in tails:
-                        if pattern.search(shape) is not None:
+                    for pattern, indices, bounded in tails:
+                        if (
+                            _bounded_search(pattern, shape)
+                            if bounded
+                            else pattern.search(shape) is not None
+                        ):
                             found.update(indices)
         if self._keys is not None or self.words:
             lowered = text.lower()

@@ -122,7 +122,8 @@ class HyperscanPrefilter:
                 expressions.append(re.escape(element[1]).encode())
                 flags.append(0)
             elif kind == "shape":
-                expressions.append(shape_pattern(element[1], element[2]).encode())
+                bounded = (element[1], element[2]) in pure.bounded
+                expressions.append(shape_pattern(element[1], element[2], bounded).encode())
                 flags.append(0)
             elif kind == "word":
                 expressions.append(word_pattern(element[1]).encode())

@@ -54,11 +54,22 @@ def _widen(source: str) -> str:
     return "".join(out)
 
 
-def shape_pattern(lead: str, tail: str) -> str:
+#: What may stand before the digit run of a bounded shape (see ``Trigger.bounded``):
+#: the start, a non-alphanumeric byte, a backslash escape or a %XX escape.
+_BOUNDARY = r"(?:^|[^0-9A-Za-z]|\\[A-Za-z]|%[0-9A-Za-z]{2})[0-9]*"
+
+
+def shape_pattern(lead: str, tail: str, bounded: bool = False) -> str:
     """Return the Hyperscan pattern for a shape trigger ``(lead, tail)``.
 
+    Args:
+        lead: the shape's literal lead.
+        tail: the regex that follows it.
+        bounded: the shape's digit run must start at a boundary.
+
     Raises:
-        ValueError: the tail uses a lookbehind anywhere but as the whole tail.
+        ValueError: the tail uses a lookbehind anywhere but as the whole tail, or a
+            bounded shape does not start with a digit.
     """
     whole = _LOOKBEHIND_ONLY.fullmatch(tail)
     if whole is not None:
@@ -68,7 +79,9 @@ def shape_pattern(lead: str, tail: str) -> str:
         return _widen(body)
     if "(?<" in tail:
         raise ValueError(f"shape tail {tail!r}: only a whole-tail lookbehind translates")
-    return _widen(re.escape(lead) + tail)
+    if bounded and not lead.startswith("0"):
+        raise ValueError(f"bounded shape lead {lead!r} does not start with a digit")
+    return (_BOUNDARY if bounded else "") + _widen(re.escape(lead) + tail)
 
 
 def key_pattern(terms: Iterable[KeyTerm]) -> str:

@@ -82,7 +82,7 @@ Resolver = Callable[[Candidate], "Hit | None"]
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """What every match of a detector must contain; the pre-filter tests only this.
+    r"""What every match of a detector must contain; the pre-filter tests only this.
 
     Attributes:
         anchors: literal substrings; a match contains at least one of them.
@@ -98,6 +98,11 @@ class Trigger:
         keyed: matches start with a sensitive key followed by a separator; the
             pre-filter runs its key scan.
         always: no cheap test exists; the detector always runs.
+        bounded: every shape is found in a run of digits that starts at a boundary:
+            the start of the text, a character other than an ASCII letter or digit, a
+            backslash escape (``\n``) or a ``%XX`` escape. A card number cannot start
+            in the middle of a word, so the digits inside a UUID or a hex id do not
+            count.
     """
 
     anchors: tuple[str, ...] = ()
@@ -105,6 +110,7 @@ class Trigger:
     words: tuple[str, ...] = ()
     keyed: bool = False
     always: bool = False
+    bounded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,14 +65,18 @@ def _resolve_track2(candidate: Candidate) -> Hit | None:
 
 #: What every accepted PAN contains, given the resolver's rules (12 to 19 digits; every
 #: group but the last has four digits or more), in the shape alphabet where ``%20``
-#: reads ``%00``. Twelve digits in a row; or three groups (4+, 4+, 1+: the middle one
-#: may be longer than four, as in 4111-11111-1119); or two groups a, b with
-#: a + b >= 12: b >= 6, or b in 4-5 and so a >= 7, or b <= 3 and so a >= 9. (Two bare
-#: groups of four, as in UUIDs, are not enough.)
+#: reads ``%00``. Twelve digits in a row; or two groups a, b with a + b >= 12: b >= 6,
+#: or b in 4-5 and so a >= 7, or b <= 3 and so a >= 9; or three groups a, b, c (a, b
+#: >= 4): c >= 4 (c is then whole or not the last), else c is the last and a + b >= 9,
+#: so a >= 5, or a = 4 and b >= 5. Written so that a UUID (8-4-4-4-12 hex, the third
+#: group starting with a version digit) rarely holds one: its middle groups are exactly
+#: four long, so only an all-decimal run of them does.
 _SEP = r"(?:[ +\-]|%0[0Aa])"
 _PAN_SHAPES = (
     ("0000", "0{8}"),
-    ("0000", f"{_SEP}0{{4,15}}{_SEP}0"),
+    ("0000", f"{_SEP}0{{4,15}}{_SEP}0000"),
+    ("0000", f"0{_SEP}0{{4,15}}{_SEP}0"),
+    ("0000", f"{_SEP}0{{5,15}}{_SEP}0"),
     ("0000", f"{_SEP}000000"),
     ("0000", f"00{_SEP}0000"),
     ("0000", f"0{{5}}{_SEP}0"),
@@ -90,7 +94,8 @@ CARD_DETECTORS: tuple[Detector, ...] = (
         \??                                      # end sentinel
         """,
         groups=(),
-        trigger=Trigger(shapes=(("0000", "0{8}"),)),  # the PAN
+        # The start sentinel or the format code (% or B), then the PAN's 12+ digits.
+        trigger=Trigger(shapes=(("A0000", "0{8}"), ("%0000", "0{8}"))),
     ),
     Detector(
         name="track.track2",
@@ -120,7 +125,7 @@ CARD_DETECTORS: tuple[Detector, ...] = (
         """,
         groups=(),
         resolve=_resolve_pan,
-        trigger=Trigger(shapes=_PAN_SHAPES),
+        trigger=Trigger(shapes=_PAN_SHAPES, bounded=True),
     ),
 )
 

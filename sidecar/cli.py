@@ -102,6 +102,10 @@ def _run(args: list[str]) -> int:
         return 0
     batches = None
     if config.pipeline.workers:
+        if config.pipeline.policy is not None:  # a bad policy fails here, not in workers
+            from redactor import Policy
+
+            Policy.from_toml(config.pipeline.policy)
         # Workers first, before the rest of the sidecar is imported: their start-up
         # (interpreter, imports, the compiled database) is the longest path to the
         # first batch.

@@ -43,3 +43,34 @@ def test_missing_buffer_key_is_a_config_error(tmp_path: Path, kind: str) -> None
         timeout=60,
     )
     assert done.returncode == 0, done.stderr.decode()
+
+
+WITH_WORKERS = """
+data_dir = "d"
+[pipeline]
+workers = 2
+policy = "policy.toml"
+[[sources]]
+type = "file"
+name = "app"
+paths = ["logs/*.log"]
+[[sinks]]
+type = "stdout"
+"""
+
+
+def test_bad_policy_with_workers_fails_before_they_start(tmp_path: Path) -> None:
+    """Workers start early, but a bad policy is still one clear line, not their tracebacks."""
+    (tmp_path / "policy.toml").write_text('rules = ["@nonexistent"]\n')
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "sidecar.toml").write_text(WITH_WORKERS)
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "--config", "sidecar.toml", "--once"],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2, err
+    assert "rules[0]" in err and "nonexistent" in err
+    assert "Traceback" not in err and "initializer" not in err

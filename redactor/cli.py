@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from redactor.backends import export_compiled, import_compiled
 from redactor.errors import PolicyError
 from redactor.policy import Policy
 from redactor.redactor import Redactor
@@ -57,9 +58,17 @@ def _split_terminator(raw: bytes) -> tuple[str, bytes]:
 _worker: tuple[Redactor, int] | None = None  # (redactor, max line bytes) in a worker
 
 
-def _start_worker(policy_path: str | None, max_line: int) -> None:
-    """Compile the policy once in each worker process."""
+def _start_worker(policy_path: str | None, max_line: int, compiled: object = None) -> None:
+    """Compile the policy once in each worker process.
+
+    Args:
+        policy_path: the policy file, or None for the default policy.
+        max_line: the line length limit.
+        compiled: what the main process compiled (its Hyperscan database), so the
+            worker does not compile it again (see :func:`redactor.backends.export_compiled`).
+    """
     global _worker
+    import_compiled(compiled)
     _worker = (_load(policy_path), max_line)
 
 
@@ -201,7 +210,8 @@ class _Redact:
                 yield batch.data, batch.last_terminated
 
         context = multiprocessing.get_context("spawn")
-        with context.Pool(self.workers, _start_worker, (self.policy, self.max_line)) as pool:
+        start = (self.policy, self.max_line, export_compiled())
+        with context.Pool(self.workers, _start_worker, start) as pool:
             for done in pool.imap(_redact_in_worker, jobs()):
                 self._write(batches.popleft(), done)
 

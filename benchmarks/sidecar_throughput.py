@@ -17,6 +17,8 @@ sensitive, from :mod:`benchmarks.corpus`):
 Each worker count runs ``--reps`` times (3); each run is divided by the mean of the
 filter runs just before and after it, so a neighbour's load hits both sides of the
 ratio, and the run with the median ratio is printed, with the spread of all its runs.
+``CPU us/line`` is the CPU time (user + system, workers included) per line: a steadier
+yardstick than wall time for comparing two versions on the same machine.
 
 Peak RSS is sampled from ``/proc`` every 20 ms over the sidecar's whole process tree
 (workers included). Every run is checked: the archive must decrypt to as many records
@@ -35,6 +37,7 @@ import argparse
 import base64
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -59,6 +62,7 @@ class Run:
     mb_per_s: float
     peak_rss_mb: float | None = None
     vs_filter: float | None = None
+    cpu_us_per_line: float | None = None
 
 
 def _tree_rss_kb(root: int) -> int:
@@ -87,9 +91,20 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
-def _run_sidecar(config: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Run the sidecar once; returns (wall seconds, peak tree RSS in MB)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run_sidecar(config: Path, env: dict[str, str]) -> tuple[float, float, float]:
+    """Run the sidecar once; returns (wall seconds, peak tree RSS in MB, CPU seconds).
+
+    CPU is user + system time of the sidecar and its workers (reaped children count
+    into their parent's), a steadier yardstick for comparing two versions than wall
+    time on a machine whose speed swings.
+    """
     peak = 0
+    cpu_before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sidecar", "--config", str(config), "--once"],
@@ -113,7 +128,7 @@ def _run_sidecar(config: Path, env: dict[str, str]) -> tuple[float, float]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"sidecar failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return elapsed, peak / 1024
+    return elapsed, peak / 1024, _children_cpu() - cpu_before
 
 
 def _config(root: Path, name: str, workers: int, batch: int) -> Path:
@@ -191,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         empty = root / "empty"
         (empty / "logs").mkdir(parents=True)
         (empty / "logs" / "app.log").write_text("")
-        startup, _ = _run_sidecar(_config(root, "empty", 0, opts.batch), env)
+        startup, _, _ = _run_sidecar(_config(root, "empty", 0, opts.batch), env)
 
         spreads: dict[str, tuple[float, float]] = {}
         for workers in [int(w) for w in opts.workers.split(",")]:
@@ -200,14 +215,22 @@ def main(argv: list[str] | None = None) -> int:
                 name = f"w{workers}r{rep}"
                 (root / name / "logs").mkdir(parents=True)
                 os.link(corpus_file, root / name / "logs" / "app.log")
-                seconds, rss = _run_sidecar(_config(root, name, workers, opts.batch), env)
+                seconds, rss, cpu = _run_sidecar(_config(root, name, workers, opts.batch), env)
                 filter_rates.append(filter_rate())
                 near = (filter_rates[-2] + filter_rates[-1]) / 2  # the filter around it
                 shipped = _count_archive(root / name / "archive", key)
                 if shipped != opts.lines:
                     raise SystemExit(f"{name}: archive holds {shipped} records, not {opts.lines}")
                 run = rate(f"sidecar --once, workers={workers}", seconds, rss)
-                paired.append(Run(**{**asdict(run), "vs_filter": run.lines_per_s / near}))
+                paired.append(
+                    Run(
+                        **{
+                            **asdict(run),
+                            "vs_filter": run.lines_per_s / near,
+                            "cpu_us_per_line": cpu / opts.lines * 1e6,
+                        }
+                    )
+                )
             # The run with the median ratio: a burst of load in one run moves neither it
             # nor (since each ratio is taken against the filter measured just before and
             # after that run) the ratio itself much.
@@ -223,21 +246,26 @@ def main(argv: list[str] | None = None) -> int:
                 opts.lines / mean,
                 mean,
                 mean * nbytes / opts.lines / 1e6,
+                cpu_us_per_line=1e6 / mean,
             ),
         )
 
     print(f"corpus: {opts.lines} lines, {nbytes / 1e6:.1f} MB; sidecar start-up alone "
           f"{startup:.2f} s (included below)")  # fmt: skip
     print(f"median of {opts.reps} runs each (filter: mean of {len(filter_rates)} runs)")
-    print(f"{'run':44} {'lines/s':>10} {'MB/s':>7} {'x filter':>9} {'per run':>12} {'peak RSS':>9}")
+    print(
+        f"{'run':44} {'lines/s':>10} {'MB/s':>7} {'x filter':>9} {'per run':>12} "
+        f"{'peak RSS':>9} {'CPU us/line':>12}"
+    )
     for run in runs:
         ratio = f"{run.vs_filter:.2f}x" if run.vs_filter is not None else "-"
         low, high = spreads.get(run.name, (0.0, 0.0))
         spread = f"{low:.2f}-{high:.2f}x" if run.name in spreads else "-"
         rss = f"{run.peak_rss_mb:.0f} MB" if run.peak_rss_mb is not None else "-"
+        cpu = f"{run.cpu_us_per_line:.1f}" if run.cpu_us_per_line is not None else "-"
         print(
             f"{run.name:44} {run.lines_per_s:>10,.0f} {run.mb_per_s:>7.1f} {ratio:>9} "
-            f"{spread:>12} {rss:>9}"
+            f"{spread:>12} {rss:>9} {cpu:>12}"
         )
     print(
         f"goal: >= 3.5x the filter (2x Fluent Bit + Lua, {FLUENT_BIT_LUA:,} lines/s, "

@@ -100,22 +100,18 @@ def pattern_facts(pattern: str) -> tuple[frozenset[str] | None, int]:
     constants, and every redactor of a process shares the answer).
 
     Returns:
-        ``(first_chars(pattern), minimum width)``.
+        ``(first characters, minimum width)``; see :func:`_first_chars`.
     """
     parsed = _sre_parse.parse(pattern, re.VERBOSE)
     return _first_chars(parsed), parsed.getwidth()[0]
 
 
-def first_chars(pattern: str) -> frozenset[str] | None:
-    """Return the Latin-1 characters a verbose pattern can start with (None: unknown).
+def _first_chars(parsed: _sre_parse.SubPattern) -> frozenset[str] | None:
+    """Return the Latin-1 characters a parsed pattern can start with (None: unknown).
 
     The speed rule makes every detector start with one literal or class; knowing it
     lets the scan skip detectors that cannot start at a position without calling them.
     """
-    return pattern_facts(pattern)[0]
-
-
-def _first_chars(parsed: _sre_parse.SubPattern) -> frozenset[str] | None:
     if not parsed.data:
         return None
     op, arg = parsed.data[0]

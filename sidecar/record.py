@@ -10,7 +10,7 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, overload
 
@@ -97,26 +97,20 @@ def lines_of(records: Sequence[Shipped]) -> list[bytes]:
 
 def group_lines(records: Sequence[Shipped]) -> dict[tuple[str, str], list[bytes]]:
     """The lines of ``records`` by (tier, day), each group in order."""
-    groups: dict[tuple[str, str], list[bytes]] = {}
+    pairs: Iterable[tuple[tuple[str, str], bytes]]
     if isinstance(records, ShippedBatch):
-        day = records.day
-        tiers = records.tier_of
-        first = tiers[0] if tiers else ""
-        if tiers.count(first) == len(tiers):  # most batches: one tier (C-speed check)
-            return {(first, day): records.lines} if tiers else {}
-        by_tier: dict[str, list[bytes]] = {}
-        for tier, line in zip(tiers, records.lines, strict=True):
-            group = by_tier.get(tier)
-            if group is None:
-                group = by_tier[tier] = []
-            group.append(line)
-        return {(tier, day): lines for tier, lines in by_tier.items()}
-    for record in records:
-        key = (record.tier, record.day)
+        day, tiers = records.day, records.tier_of
+        if tiers and tiers.count(tiers[0]) == len(tiers):  # most batches: one tier
+            return {(tiers[0], day): records.lines}
+        pairs = zip(((tier, day) for tier in tiers), records.lines, strict=True)
+    else:
+        pairs = (((record.tier, record.day), record.line) for record in records)
+    groups: dict[tuple[str, str], list[bytes]] = {}
+    for key, line in pairs:
         group = groups.get(key)
         if group is None:
             group = groups[key] = []
-        group.append(record.line)
+        group.append(line)
     return groups
 
 

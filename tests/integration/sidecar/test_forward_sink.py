@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import ipaddress
 import json
 import os
 import shutil
@@ -23,10 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sidecar.buffer import BufferedSink, DiskBuffer
 from sidecar.config import BufferConfig, ForwardSinkConfig
@@ -34,6 +29,7 @@ from sidecar.errors import SinkError
 from sidecar.metrics import Metrics
 from sidecar.record import Shipped
 from sidecar.sinks.forward import ForwardDelivery, build_forward_sink
+from tests.integration.sidecar.certs import write_ca, write_server
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "peers" / "node"
 SCRIPT = NODE_DIR / "fluent_server.js"
@@ -257,71 +253,15 @@ class TestAuthentication:
         assert [r["n"] for r in server.records(1)] == [1]
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _ca(tmp: Path, label: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"test CA {label}"))
-        .issuer_name(_name(f"test CA {label}"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp / f"ca-{label}.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key, cert, path
-
-
 @pytest.fixture
 def tls_files(tmp_path) -> dict[str, Path]:
     """A CA, a server certificate for 127.0.0.1/localhost signed by it, and another CA."""
-    ca_key, ca_cert, ca_path = _ca(tmp_path, "good")
-    _, _, other_path = _ca(tmp_path, "other")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    (tmp_path / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "server.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    ca = write_ca(tmp_path / "ca-good.pem", "test CA good")
+    write_ca(tmp_path / "ca-other.pem", "test CA other")
+    write_server(ca, tmp_path / "server.pem", tmp_path / "server.key")
     return {
-        "ca": ca_path,
-        "other_ca": other_path,
+        "ca": tmp_path / "ca-good.pem",
+        "other_ca": tmp_path / "ca-other.pem",
         "cert": tmp_path / "server.pem",
         "key": tmp_path / "server.key",
     }

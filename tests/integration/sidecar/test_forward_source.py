@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import json
 import logging
 import os
@@ -26,10 +25,6 @@ from typing import Any
 
 import msgpack
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fluent.handler import FluentHandler, FluentRecordFormatter
 from fluent.sender import FluentSender
 from prometheus_client.parser import text_string_to_metric_families
@@ -39,6 +34,7 @@ from sidecar.metrics import Metrics
 from sidecar.protocol import encode_packed_forward, new_chunk_id
 from sidecar.record import SourceBatch
 from sidecar.sources.forward import ForwardSource
+from tests.integration.sidecar.certs import write_ca, write_server
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "peers" / "node"
 NODE_CLIENT = NODE_DIR / "fluent_client.js"
@@ -216,39 +212,8 @@ def seqs(records: list[dict[str, Any]], run: str) -> list[int]:
 
 def make_tls(tmp: Path) -> tuple[Path, Path, Path]:
     """A test CA and a server certificate for 127.0.0.1/localhost; returns (ca, cert, key)."""
-    now = dt.datetime.now(dt.timezone.utc)
-
-    def build(subject: str, issuer: x509.Name | None, key: Any, sign_key: Any, ca: bool) -> Any:
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(issuer or name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            alt = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        return builder.sign(sign_key, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = build("sidecar test CA", None, ca_key, ca_key, True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = build("127.0.0.1", ca_cert.subject, key, ca_key, False)
     paths = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
-    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    write_server(write_ca(paths[0], "sidecar test CA"), paths[1], paths[2])
     return paths
 
 

@@ -17,8 +17,6 @@ A missing rsyslogd fails the tests (``tests/peers/install.sh`` installs it).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import json
 import os
 import shutil
@@ -34,16 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sidecar.config import SyslogSinkConfig
 from sidecar.errors import SinkError
 from sidecar.protocol.syslog import SD_ID
 from sidecar.record import Shipped
 from sidecar.sinks.syslog import SyslogDelivery
+from tests.integration.sidecar.certs import write_ca, write_server
 
 BOM = "\ufeff"
 _TEMPLATE = """
@@ -237,73 +232,12 @@ def seqs(messages: list[dict[str, Any]]) -> list[int]:
     return [json.loads(m["msg"].removeprefix(BOM))["seq"] for m in messages]
 
 
-def make_ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
 def make_tls(root: Path) -> tuple[Tls, Path]:
     """A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated CA."""
-    ca_key, ca_cert = make_ca("sidecar test CA")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
     tls = Tls(root / "ca.pem", root / "server.pem", root / "server.key")
-    tls.ca.write_bytes(ca_cert.public_bytes(pem))
-    tls.cert.write_bytes(cert.public_bytes(pem))
-    tls.key.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    os.chmod(tls.key, 0o600)
+    write_server(write_ca(tls.ca, "sidecar test CA"), tls.cert, tls.key)
     other = root / "other-ca.pem"
-    other.write_bytes(make_ca("some other CA")[1].public_bytes(pem))
+    write_ca(other, "some other CA")
     return tls, other
 
 

@@ -271,6 +271,14 @@ class Scanner:
             return _no_detectors
         return self._batch.subset
 
+    @property
+    def probe_function(self) -> Callable[[str], frozenset[int] | None] | None:
+        """The backend's own one-frame probe (see ``Redactor._make_probe``), if it has one."""
+        if not self._detectors:
+            return None
+        make = getattr(self._batch, "probe_function", None)
+        return make() if make is not None else None
+
     def candidates(self, texts: Sequence[str]) -> list[frozenset[int]]:
         """Return, per text, the detectors that can fire on it (one pass over a batch)."""
         if not self._detectors:

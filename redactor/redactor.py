@@ -199,11 +199,15 @@ class Redactor:
           text; JSON escapes such as ``\u0040`` decode to characters the triggers
           look for), so it must be redacted with no subset given.
 
-        It is a closure over the pre-filter's bound method, with no frame of its own
-        around the backend call: on a short line each Python frame counts.
+        On a short line each Python frame counts: it is the backend's own probe when it
+        has one (Hyperscan: one frame around the scan), else a closure over the
+        pre-filter's bound method.
         """
         if self._scanner.has_custom:
             return _unknown
+        own = self._scanner.probe_function
+        if own is not None:
+            return own
         subset = self._scanner.subset_function
 
         def probe(text: str) -> frozenset[int] | None:

@@ -51,7 +51,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from redactor import Redactor, default_redactor
@@ -72,9 +72,12 @@ __all__ = [
 PolicyLike = Policy | str | os.PathLike[str] | Mapping[str, Any]
 
 _BARE_RECORD = logging.LogRecord("", 0, "", 0, "", (), None).__dict__
-#: A record with no more attributes than this has no extras: the common case is decided
-#: by one ``len()``.
-_BARE_SIZE = len(_BARE_RECORD)
+#: The names ``LogRecord.__init__`` sets, in the order it sets them: on a record whose
+#: attribute names start with exactly these, every later name is an extra (or was added
+#: by a formatter, such as ``message``). Counting names is not enough: a record that
+#: lost a standard attribute and gained an extra has the bare record's count.
+_BARE_NAMES = list(_BARE_RECORD)
+_BARE_SIZE = len(_BARE_NAMES)
 #: Attributes every ``LogRecord`` has; anything else on a record came from ``extra=``
 #: (or from a filter or formatter that ran earlier). ``message`` and ``asctime`` are
 #: added by ``Formatter.format``; ``taskName`` exists from Python 3.12 on.
@@ -162,7 +165,32 @@ class RedactingFilter(logging.Filter):
         if self.nlen and not super().filter(record):
             return False
         try:
-            self._redact(record)
+            msg = record.msg
+            if (
+                type(msg) is str
+                # No extras, not yet formatted: exactly the names ``__init__`` sets (a
+                # count alone would miss an extra on a record that lost a standard name).
+                and list(record.__dict__) == _BARE_NAMES
+                and record.exc_info is None
+                and record.exc_text is None
+                and not record.stack_info
+                and type(record) is logging.LogRecord
+            ):
+                # The common record, a message and nothing else, handled here: one
+                # frame less per record. ``getMessage`` is inlined for the same reason
+                # (a record class of its own may render differently and keeps its own).
+                args = record.args
+                try:
+                    message = msg % args if args else msg
+                except Exception:
+                    message = self._message(record)  # fails again: the placeholder
+                found = self._redactor._probe(message)
+                if found is None or found:  # else certainly clean: kept as it is
+                    message = self._redactor.redact_line(message)
+                record.msg = message
+                record.args = ()
+            else:
+                self._redact(record)
         except _Failed:  # the redactor already counted it
             self._fail(record, count=False)
         except Exception:  # fail closed: never raise into the logging call
@@ -173,30 +201,33 @@ class RedactingFilter(logging.Filter):
         r = self._redactor
         attrs = record.__dict__
         msg = record.msg
+        message: str | None = None  # %-formatted once, also for the general path
         if (
-            len(attrs) == _BARE_SIZE  # no extras, no formatter has run on it yet
+            type(msg) is str
+            and type(record) is logging.LogRecord
             and record.exc_info is None
             and record.exc_text is None
             and not record.stack_info
-            and isinstance(msg, str)
-        ):  # the common record: a message and nothing else
+            and (flat := _flat_extras(r, attrs)) is not None
+        ):
+            # Flat extras (the common case): one pre-filter pass over the message,
+            # the extras' names and their strings decides; only a record where
+            # something may be found takes the general path below.
+            texts, sensitive_key = flat
             args = record.args
-            if type(record) is logging.LogRecord and type(msg) is str:
-                # LogRecord.getMessage inlined (one frame less per record); a record
-                # class of its own may render differently and keeps its getMessage.
-                try:
-                    message = msg % args if args else msg
-                except Exception:
-                    message = self._message(record)  # fails again: the placeholder
-            else:
-                message = self._message(record)
-            found = r._probe(message)
-            if found is None or found:  # else certainly clean: kept as it is
-                message = r.redact_line(message)
-            record.msg = message
-            record.args = ()
-            return
-        extra = self._extra(attrs) if len(attrs) > _BARE_SIZE else None
+            try:
+                message = msg % args if args else msg
+            except Exception:
+                message = self._message(record)  # fails again: the placeholder
+            texts.append(message)
+            found = r._probe("\n".join(texts))
+            if found is not None and not found and not sensitive_key:
+                record.msg = message
+                record.args = ()
+                if "message" in attrs:  # a formatter already ran on this record
+                    record.message = message
+                return
+        extra = self._extra(attrs)
         if isinstance(msg, dict) and not record.args:
             record.msg = self._redact_dict_message(msg)
             if extra is not None:
@@ -211,7 +242,8 @@ class RedactingFilter(logging.Filter):
             # message and the extras redacted (by the public methods, which a subclass
             # may wrap; they repeat the pre-filter, a cost paid by few records).
             texts, sensitive_key = flat
-            message = self._message(record)
+            if message is None:
+                message = self._message(record)
             texts.append(message)
             found = r._probe("\n".join(texts))
             if found is not None and not found and not sensitive_key:
@@ -380,16 +412,45 @@ def flat_texts(redactor: Redactor, fields: Mapping[Any, Any]) -> tuple[list[str]
         ``(texts, sensitive_key)``, or None when a key is not a string or a value is
         not a scalar: such fields take the general path.
     """
-    kind_of = redactor._catalog.kind_of
+    return _flat(redactor, fields, fields, False)
+
+
+def _flat_extras(redactor: Redactor, attrs: dict[str, Any]) -> tuple[list[str], bool] | None:
+    """:func:`flat_texts` of a plain ``LogRecord``'s extras, read off its ``__dict__``.
+
+    Finding the extras by the order of attribute names (one list comparison) instead
+    of a set difference with every standard name, and not building a dict of them,
+    halves the cost of a record with a few extras. A record whose standard attributes
+    were deleted or re-set out of order is not recognized here (None): it takes the
+    general path.
+    """
+    names = list(attrs)
+    if names[:_BARE_SIZE] != _BARE_NAMES:
+        return None
+    return _flat(redactor, names[_BARE_SIZE:], attrs, True)
+
+
+def _flat(
+    redactor: Redactor, keys: Iterable[Any], fields: Mapping[Any, Any], record: bool
+) -> tuple[list[str], bool] | None:
+    """The loop of :func:`flat_texts`; with ``record``, ``keys`` are a record's extras.
+
+    Then standard names added by a formatter (``message``) are not extras, and private
+    names holding objects other than plain data are plumbing (see ``_extra``).
+    """
+    kinds = redactor._catalog.kind_of
     texts: list[str] = []
     sensitive = False
-    for key, value in fields.items():
+    for key in keys:
         if type(key) is not str:
             return None
-        texts.append(key)
-        if kind_of(key) is not None:
-            sensitive = True
+        value = fields[key]
         kind = type(value)
+        if record and (key in _STANDARD or (key[:1] == "_" and not isinstance(value, _DATA))):
+            continue
+        texts.append(key)
+        if kinds(key) is not None:
+            sensitive = True
         if kind is str:
             texts.append(value)
         elif kind is int:

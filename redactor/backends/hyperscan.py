@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import accumulate
 
 import hyperscan
@@ -162,6 +162,37 @@ class HyperscanPrefilter:
         # is a measurable share of a call on a short log line.
         self._db.scan(text.encode("utf-8", "surrogatepass"), _collect, 0, patterns, scratch)  # type: ignore[arg-type]
         return self._union(frozenset(patterns)) if patterns else _NOTHING
+
+    def probe_function(self) -> Callable[[str], frozenset[int] | None]:
+        r"""The per-record check of logging integrations, in one Python frame.
+
+        :meth:`subset`, preceded by the JSON escape test (``\u0040`` and ``\/``
+        decode to characters that triggers look for, so such a text gets None: "cannot
+        vouch"), with every lookup bound in advance. Measured in a logging call, each
+        frame and attribute lookup around the scan is a visible share of its cost.
+        """
+        if self._empty:
+            always = self._always
+
+            def constant(text: str) -> frozenset[int] | None:
+                return None if "\\u" in text or "\\/" in text else always
+
+            return constant
+        scan = self._db.scan
+        union = self._union
+        local = self._local
+        make_scratch = self._scratch
+
+        def probe(text: str) -> frozenset[int] | None:
+            if "\\u" in text or "\\/" in text:
+                return None
+            patterns: set[int] = set()
+            # threading.local: ``local.__dict__`` is the calling thread's own dict.
+            scratch = local.__dict__.get("scratch") or make_scratch()
+            scan(text.encode("utf-8", "surrogatepass"), _collect, 0, patterns, scratch)  # type: ignore[arg-type]
+            return union(frozenset(patterns)) if patterns else _NOTHING
+
+        return probe
 
     def _union(self, patterns: frozenset[int]) -> frozenset[int]:
         """The detectors behind a set of pattern ids (cached: few distinct sets occur)."""

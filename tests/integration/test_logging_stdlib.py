@@ -248,6 +248,41 @@ class TestRedactingFilterBehaviour:
         names = [name for name in vars(capture.records[0]) if "1111" in name]
         assert names == ["411111******1111"]
 
+    @pytest.mark.parametrize("tamper", ["reset", "delete"])
+    def test_extras_are_found_when_standard_attributes_were_reordered(self, tamper):
+        """Extras are found by the order of attribute names; a reordered record still works.
+
+        A filter or factory that deleted (and maybe re-set) a standard attribute moves
+        it, or removes it, from the front of ``__dict__``: counting names from the front
+        would then miss an extra. Such records must take the general path.
+        """
+        record = logging.makeLogRecord({"msg": "pay", "note": "card 4111111111111111"})
+        del record.funcName
+        if tamper == "reset":
+            record.funcName = "f"
+        RedactingFilter(redactor=Redactor()).filter(record)
+        assert record.note == "card 411111******1111"
+
+    def test_clean_extras_after_a_formatter_ran_keep_the_formatted_message(self, make_logger):
+        """A clean record an earlier handler formatted keeps ``message`` in step with ``msg``."""
+        earlier, _ = stream_handler(logging.Formatter("%(message)s"))
+        capture = Capture()
+        capture.addFilter(RedactingFilter(redactor=Redactor()))
+        make_logger(earlier, capture).info("order %s of %s", 7, "ana", extra={"step": "paid"})
+        record = capture.records[0]
+        assert (record.msg, record.args, record.message) == ("order 7 of ana", (), "order 7 of ana")
+
+    def test_private_extras_holding_data_are_scanned_and_objects_are_not(self, make_logger):
+        """``_``-names holding plain data may be rendered by formatters: they are scanned."""
+        plumbing = object()
+        capture = Capture()
+        capture.addFilter(RedactingFilter(redactor=Redactor()))
+        make_logger(capture).info(
+            "hi", extra={"_pan": "4111111111111111", "_logger": plumbing, "n": 3}
+        )
+        record = capture.records[0]
+        assert (record._pan, record._logger, record.n) == ("411111******1111", plumbing, 3)
+
     def test_redaction_failure_replaces_the_whole_record(self, make_logger):
         """If the redactor itself fails, every renderable attribute becomes a placeholder."""
 

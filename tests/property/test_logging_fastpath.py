@@ -65,6 +65,8 @@ class TestProbe:
         found_anything = bool(UNFILTERED._scanner.scan(text))
         for name, redactor in BACKENDS.items():
             verdict = redactor._probe(text)
+            if "\\u" not in text and "\\/" not in text:  # the backend's own probe agrees
+                assert verdict == redactor._scanner.subset(text), name
             if verdict is not None and not verdict:
                 assert not found_anything, name
                 assert redactor.redact_line(text) == text, name

@@ -26,7 +26,7 @@ from typing import Any
 
 from sidecar.config import RetentionConfig, RetentionRule
 
-__all__ = ["Classifier", "Stamp"]
+__all__ = ["Classifier", "Stamp", "text_is_error"]
 
 _ERROR_WORDS = frozenset(
     {"error", "err", "critical", "crit", "fatal", "alert", "emerg", "emergency", "panic",
@@ -38,6 +38,11 @@ _TEXT_LEVEL = re.compile(
 )
 #: How far into a text line a level token is looked for: levels sit in the prefix.
 _TEXT_LEVEL_SPAN = 120
+#: Every match of ``_TEXT_LEVEL`` contains one of these (``level=`` is case-sensitive
+#: there too). The regex starts with ``\b``, so Python's engine tries it at every
+#: position; a handful of substring tests first, at C speed, rule most lines out for a
+#: seventh of the cost (measured on the benchmark corpus: 7.7 -> 1.0 us per text line).
+_TEXT_LEVEL_NEEDLES = ("ERR", "CRIT", "FATAL", "ALERT", "EMERG", "PANIC", "SEVERE", "level=")
 _LOGGER_FIELDS = ("logger", "logger_name", "name")
 _LEVEL_KEYS = ("level", "levelname", "severity")
 #: Level strings seen so far and whether they mean error or worse (a few dozen in
@@ -128,7 +133,7 @@ class Classifier:
 def _is_error(event: Mapping[str, Any], is_json: bool) -> bool:
     if not is_json:
         message = event.get("message")
-        return isinstance(message, str) and bool(_TEXT_LEVEL.search(message, 0, _TEXT_LEVEL_SPAN))
+        return isinstance(message, str) and text_is_error(message)
     get = event.get
     for key in _LEVEL_KEYS:
         value = get(key)
@@ -146,6 +151,15 @@ def _is_error(event: Mapping[str, Any], is_json: bool) -> bool:
             return True
     levelno = get("levelno")
     return levelno is not None and _number(levelno) >= 40
+
+
+def text_is_error(message: str) -> bool:
+    """Whether a text line's level token (in its first 120 characters) is error or worse."""
+    head = message[:_TEXT_LEVEL_SPAN]
+    for needle in _TEXT_LEVEL_NEEDLES:
+        if needle in head:
+            return _TEXT_LEVEL.search(head) is not None
+    return False
 
 
 def _number(value: Any) -> int:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from redactor import Redactor
 from sidecar.config import RetentionConfig, RetentionRule
-from sidecar.pipeline.classify import Classifier
+from sidecar.pipeline.classify import _TEXT_LEVEL, _TEXT_LEVEL_SPAN, Classifier, text_is_error
 from sidecar.pipeline.parse import parse
 from sidecar.pipeline.process import PLACEHOLDER, Processor
 
@@ -94,6 +96,29 @@ class TestClassifier:
         """equals matches numbers and booleans by their text form."""
         c = classifier(RetentionRule(tier="audit", field="flag", equals="true"))
         assert c.tier({"flag": True}, "app") == "audit"
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        st.lists(
+            st.one_of(
+                st.sampled_from(
+                    ["ERROR", "ERR", "CRIT", "CRITICAL", "FATAL", "ALERT", "EMERG", "PANIC",
+                     "SEVERE", "level=", 'level="', "error", "Err", "INFO", "_", "x", " ", "-",
+                     "[", "]", ":", "=", "\"", "9"]
+                ),
+                st.text(max_size=8),
+            ),
+            max_size=40,
+        ).map("".join)
+    )  # fmt: skip
+    @example("x" * 117 + " ERROR")  # the token is cut at character 120
+    @example("x" * 114 + " ERROR")
+    @example("level=ERROR")
+    @example("LEVEL=error")
+    def test_text_level_check_equals_the_level_regex(self, message: str) -> None:
+        """The substring pre-check only skips lines the level regex would not match."""
+        expected = _TEXT_LEVEL.search(message, 0, _TEXT_LEVEL_SPAN) is not None
+        assert text_is_error(message) == expected
 
     def test_stamp(self) -> None:
         """expire_at is the shipping day plus the tier's days."""

@@ -11,77 +11,29 @@ database. The main process compiles that database in a thread while the workers 
 (and while it imports and opens everything else), then hands it to them through a
 queue; each worker then only builds the cheap rest. (The main process reuses it too,
 for the filter on its own log lines.) The command line starts the workers before it
-imports the rest of the sidecar.
+imports the rest of the sidecar, and what runs inside a worker lives in
+:mod:`sidecar.pipeline.in_worker`, which imports no more than processing needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import multiprocessing
-import queue
-import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from redactor import Policy, Redactor, default_redactor
-from redactor.backends import export_compiled, import_compiled
+from redactor import Policy
+from redactor.backends import export_compiled
 from redactor.compiler import compile_backend
 from sidecar.config import RetentionConfig
-from sidecar.pipeline.classify import Classifier
-from sidecar.pipeline.process import Processed, Processor
+from sidecar.pipeline import in_worker
+from sidecar.pipeline.in_worker import build_processor
+from sidecar.pipeline.process import Processed
 
 __all__ = ["BatchRunner", "build_processor"]
-
-_WORKER: Processor | None = None
-#: How many compiled databases this worker took over from the main process.
-_IMPORTED = 0
-#: How long a worker waits for the compiled database before compiling its own.
-_HANDOVER_S = 30.0
-
-
-def build_processor(policy: Path | None, retention: RetentionConfig) -> Processor:
-    """Compile the redactor and the classifier (the expensive, once-per-process part)."""
-    # The default policy shares the process-wide redactor, which the sidecar's own log
-    # filter uses too: one compile instead of two at start-up.
-    return Processor(compile_redactor(policy), Classifier(retention))
-
-
-def compile_redactor(policy: Path | None) -> Redactor:
-    """Compile the redactor of ``policy`` in this process (shared, if the default)."""
-    return Redactor(Policy.from_toml(policy)) if policy is not None else default_redactor()
-
-
-def _init_worker(
-    policy: Path | None, retention: RetentionConfig, handover: multiprocessing.Queue[object]
-) -> None:
-    global _WORKER, _IMPORTED
-    # The main process owns shutdown: Ctrl-C in a terminal reaches the whole process
-    # group and must not kill workers under in-flight batches. SIGTERM stays fatal: the
-    # pool itself stops a broken pool's workers with it (a SIGTERM to the group kills
-    # them, and the runner replaces the pool and retries the batches in flight).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # If the main process is slow or gone, the worker compiles on its own instead.
-    with contextlib.suppress(queue.Empty):
-        _IMPORTED = import_compiled(handover.get(timeout=_HANDOVER_S))
-    _WORKER = build_processor(policy, retention)
-
-
-def _ready() -> None:
-    """Nothing: submitted once per worker to start it early."""
-
-
-def imported_databases() -> int:
-    """How many compiled databases this worker took over (run in a worker: a check)."""
-    return _IMPORTED
-
-
-def _run_in_worker(texts: Sequence[str], source: str, fmt: str, day: str) -> Processed:
-    assert _WORKER is not None, "worker not initialized"
-    return _WORKER.run(texts, source, fmt, day)
 
 
 class BatchRunner:
@@ -110,7 +62,7 @@ class BatchRunner:
         pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
-            initializer=_init_worker,
+            initializer=in_worker.init,
             initargs=(self._policy, self._retention, handover),
         )
         # Workers start on demand; asking each for nothing now starts them (interpreter
@@ -118,7 +70,7 @@ class BatchRunner:
         # sinks, instead of after the first batch was read. A pool never runs more
         # than `workers` processes, so one compiled database per worker is enough.
         for _ in range(self.workers):
-            pool.submit(_ready)
+            pool.submit(in_worker.ready)
         # Compiling releases the GIL: in a thread it also overlaps this process's own
         # start-up (imports, sources, sinks), not only the workers'.
         threading.Thread(
@@ -166,11 +118,11 @@ class BatchRunner:
             return future
         batch = list(texts)
         try:
-            submitted = self._pool.submit(_run_in_worker, batch, source, fmt, day)
+            submitted = self._pool.submit(in_worker.run, batch, source, fmt, day)
         except BrokenProcessPool:  # a worker died since the last batch: new workers
             self.recover()
             assert self._pool is not None
-            submitted = self._pool.submit(_run_in_worker, batch, source, fmt, day)
+            submitted = self._pool.submit(in_worker.run, batch, source, fmt, day)
         return asyncio.wrap_future(submitted, loop=loop)
 
     def close(self) -> None:

@@ -193,7 +193,8 @@ class TestBatchRunnerHandover:
         """Spawned workers load the database the main process compiled, then redact alike."""
         import asyncio
 
-        from sidecar.pipeline.workers import BatchRunner, imported_databases
+        from sidecar.pipeline.in_worker import imported_databases
+        from sidecar.pipeline.workers import BatchRunner
 
         retention = RetentionConfig(tiers=dict(TIERS))
         runner = BatchRunner(None, retention, 2)

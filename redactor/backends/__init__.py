@@ -10,7 +10,11 @@ differential property test checks it on random input).
 
 Compiling the Hyperscan database is most of the cost of building a redactor. A process
 that starts workers can hand them what it compiled (:func:`export_compiled`,
-:func:`import_compiled`) so that they start without compiling it again.
+:func:`import_compiled`) so that they start without compiling it again. And a build
+step can compile it ahead of time (``python -m redactor precompile --cache DIR``,
+:func:`save_compiled`): every process started with ``REDACTOR_HYPERSCAN_CACHE=DIR``
+then loads it instead of compiling (a container image ships it, read-only, next to
+the code; a file that is missing, damaged or from another CPU is ignored).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "export_compiled",
     "import_compiled",
     "make_prefilter",
+    "save_compiled",
 ]
 
 BACKENDS = ("python", "hyperscan")
@@ -79,6 +84,21 @@ def export_compiled() -> object:
     except ImportError:
         return None
     return export_databases()
+
+
+def save_compiled(directory: str | os.PathLike[str]) -> list[str]:
+    """Write what this process compiled into an ahead-of-time directory.
+
+    Returns:
+        The files written (none without Hyperscan).
+    """
+    from pathlib import Path
+
+    try:
+        from redactor.backends.hyperscan import save_databases
+    except ImportError:
+        return []
+    return [str(path) for path in save_databases(Path(directory))]
 
 
 def import_compiled(compiled: object) -> int:

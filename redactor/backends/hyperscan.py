@@ -10,11 +10,14 @@ Scratch space is per thread (Hyperscan's rule); the database itself is shared.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import accumulate
+from pathlib import Path
 
 import hyperscan
 
@@ -23,7 +26,14 @@ from redactor.detectors.base import Detector
 from redactor.keys import KeyCatalog
 from redactor.prefilter import Prefilter
 
-__all__ = ["HyperscanPrefilter", "export_databases", "import_databases"]
+__all__ = [
+    "CACHE_ENV",
+    "HyperscanPrefilter",
+    "export_databases",
+    "import_databases",
+    "loaded_from_cache",
+    "save_databases",
+]
 
 _NOTHING: frozenset[int] = frozenset()
 
@@ -37,6 +47,43 @@ _LOCK = threading.Lock()
 _VERSION = getattr(hyperscan, "__version__", "") + "/" + repr(hyperscan.HS_MODE_BLOCK)
 
 
+#: Names a directory of databases compiled ahead of time (``python -m redactor
+#: precompile``). It is read, never written, at run time: make it part of the image,
+#: read-only, like the code (a database decides what is redacted).
+CACHE_ENV = "REDACTOR_HYPERSCAN_CACHE"
+_FROM_CACHE = 0
+
+
+def _cache_file(key: tuple[tuple[bytes, ...], tuple[int, ...]], directory: str) -> Path:
+    """Where the database of ``key`` lives in an ahead-of-time directory.
+
+    Named by a digest of the Hyperscan build and the full pattern set, so a database is
+    only ever used for exactly the patterns it was compiled from.
+    """
+    digest = hashlib.sha256(repr((_VERSION, key)).encode()).hexdigest()[:40]
+    return Path(directory) / f"{digest}.hsdb"
+
+
+def _load_cached(key: tuple[tuple[bytes, ...], tuple[int, ...]]) -> hyperscan.Database | None:
+    """The ahead-of-time database of ``key``, or None (absent, unreadable, other CPU)."""
+    global _FROM_CACHE
+    directory = os.environ.get(CACHE_ENV)
+    if not directory or not key[0]:
+        return None
+    try:
+        blob = _cache_file(key, directory).read_bytes()
+        database = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.error):  # not there, or damaged, or another platform's
+        return None
+    _FROM_CACHE += 1
+    return database
+
+
+def loaded_from_cache() -> int:
+    """How many databases this process loaded from the ahead-of-time directory."""
+    return _FROM_CACHE
+
+
 def _database(expressions: tuple[bytes, ...], flags: tuple[int, ...]) -> hyperscan.Database:
     """Return the database of a pattern set, compiling it on first use.
 
@@ -46,6 +93,8 @@ def _database(expressions: tuple[bytes, ...], flags: tuple[int, ...]) -> hypersc
     with _LOCK:
         database = _DATABASES.get(key)
         if database is None:
+            database = _load_cached(key)
+        if database is None:
             database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             if expressions:
                 database.compile(
@@ -54,10 +103,33 @@ def _database(expressions: tuple[bytes, ...], flags: tuple[int, ...]) -> hypersc
                     elements=len(expressions),
                     flags=list(flags),
                 )
+        if key not in _DATABASES:
             if len(_DATABASES) >= 16:  # bounded: one per distinct policy
                 _DATABASES.clear()
             _DATABASES[key] = database
         return database
+
+
+def save_databases(directory: Path) -> list[Path]:
+    """Write every database compiled in this process into an ahead-of-time directory.
+
+    Each file is written whole under a temporary name, then renamed: a reader never
+    sees half a database.
+
+    Returns:
+        The files written.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with _LOCK:
+        items = [(key, hyperscan.dumpb(db)) for key, db in _DATABASES.items() if key[0]]
+    written: list[Path] = []
+    for key, blob in items:
+        target = _cache_file(key, str(directory))
+        partial = target.with_name(target.name + f".{os.getpid()}.tmp")
+        partial.write_bytes(blob)
+        os.replace(partial, target)
+        written.append(target)
+    return written
 
 
 Exported = tuple[str, list[tuple[tuple[tuple[bytes, ...], tuple[int, ...]], bytes]]]

@@ -99,3 +99,81 @@ class TestHandover:
         narrow = Redactor(Policy.from_dict({"rules": ["@card"]}), backend="hyperscan")
         assert len(hs._DATABASES) == 2
         assert narrow.redact_line(SAMPLE).startswith("card 411111******1111")
+
+
+_LOADER = """
+import sys
+from redactor import Policy, Redactor
+from redactor.backends.hyperscan import loaded_from_cache
+policy = Policy.from_dict({"rules": ["@card"]}) if sys.argv[2] == "narrow" else Policy.default()
+out = Redactor(policy, backend="hyperscan").redact_line(sys.argv[1])
+print(loaded_from_cache(), out, sep="\\n")
+"""
+
+
+def _precompile(directory: Path) -> list[Path]:
+    done = subprocess.run(
+        [sys.executable, "-m", "redactor", "precompile", "--cache", str(directory)],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    return [Path(line) for line in done.stdout.decode().splitlines()]
+
+
+def _load(directory: Path, policy: str = "default") -> tuple[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), hs.CACHE_ENV: str(directory)}
+    out = subprocess.run(
+        [sys.executable, "-c", _LOADER, SAMPLE, policy],
+        capture_output=True,
+        check=True,
+        env=env,
+        timeout=120,
+    ).stdout.decode()
+    loaded, line = out.splitlines()
+    return loaded, line
+
+
+class TestAheadOfTime:
+    """``python -m redactor precompile`` and ``REDACTOR_HYPERSCAN_CACHE``."""
+
+    def test_precompiled_database_is_loaded_and_redacts_the_same(self, tmp_path: Path) -> None:
+        """A process pointed at the directory loads the database instead of compiling it."""
+        (written,) = _precompile(tmp_path)
+        assert written.parent == tmp_path and written.stat().st_size > 0
+        assert _load(tmp_path) == ("1", Redactor().redact_line(SAMPLE))
+
+    def test_damaged_file_is_ignored(self, tmp_path: Path) -> None:
+        """A truncated database fails Hyperscan's checks: the process compiles its own."""
+        (written,) = _precompile(tmp_path)
+        written.write_bytes(written.read_bytes()[:1000])
+        assert _load(tmp_path) == ("0", Redactor().redact_line(SAMPLE))
+
+    def test_other_policy_does_not_pick_it_up(self, tmp_path: Path) -> None:
+        """The file is named by its exact patterns: another policy compiles its own."""
+        _precompile(tmp_path)
+        narrow = Redactor(Policy.from_dict({"rules": ["@card"]}), backend="hyperscan")
+        assert _load(tmp_path, "narrow") == ("0", narrow.redact_line(SAMPLE))
+
+    def test_missing_directory_compiles_as_usual(self, tmp_path: Path) -> None:
+        """Pointing at a directory that does not exist costs the compile, nothing else."""
+        assert _load(tmp_path / "absent") == ("0", Redactor().redact_line(SAMPLE))
+
+    def test_precompile_never_copies_an_existing_database(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Precompiling with the variable set compiles from the patterns, not the file.
+
+        A database swapped in under the default policy's name (here: one compiled for
+        cards only) must not be propagated into the new directory.
+        """
+        (name,) = _precompile(tmp_path / "a")
+        Redactor(Policy.from_dict({"rules": ["@card"]}), backend="hyperscan")
+        narrow = next(db for key, db in hs._DATABASES.items() if len(key[0]) < 20 and key[0])
+        name.write_bytes(hs.hyperscan.dumpb(narrow))
+        monkeypatch.setenv(hs.CACHE_ENV, str(tmp_path / "a"))
+        (fresh,) = _precompile(tmp_path / "b")
+        assert fresh.name == name.name
+        assert fresh.read_bytes() != name.read_bytes()
+        assert _load(tmp_path / "b") == ("1", Redactor().redact_line(SAMPLE))

@@ -238,6 +238,15 @@ class TestDockerfile:
         installs = " ".join(instructions("RUN", "all"))
         assert '".[sidecar,fast]"' in installs
 
+    def test_precompiled_database_is_where_the_environment_points(self):
+        """The build compiles the database into the image directory the run stage names."""
+        env = " ".join(instructions("ENV"))
+        directory = env.split("REDACTOR_HYPERSCAN_CACHE=", 1)[1].split()[0]
+        installs = " ".join(instructions("RUN", "all"))
+        assert f"-m redactor precompile --cache {directory}" in installs
+        assert directory.startswith("/opt/sidecar/")  # copied whole into the run stage
+        assert "--from=build /opt/sidecar /opt/sidecar" in instructions("COPY")
+
     def test_entrypoint_volume_and_port_match_the_config(self):
         """ENTRYPOINT runs the package, VOLUME is data_dir, EXPOSE is the metrics port."""
         assert json.loads(instructions("ENTRYPOINT")[0]) == ["python", "-m", "sidecar"]

@@ -115,7 +115,7 @@ def _run(args: list[str]) -> int:
     try:
         from sidecar.runner import Runner
 
-        runner = Runner(config, once=opts.once, batches=batches)
+        runner = Runner(config, once=opts.once, batches=batches, settle_heap=True)
     except BaseException:
         if batches is not None:
             batches.close()

@@ -37,6 +37,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from redactor import Policy
+from sidecar import heap
 from sidecar.archive.keys import ArchiveKey, load_key
 from sidecar.buffer import buffered
 from sidecar.config import (
@@ -94,6 +95,8 @@ class Runner:
         env: environment for secrets (archive keys).
         batches: the batch runner, if already started (workers start early); else it
             is built when the run starts.
+        settle_heap: tune the garbage collector once started (:mod:`sidecar.heap`); for
+            a process of its own, not for one that embeds the runner.
     """
 
     def __init__(
@@ -103,8 +106,10 @@ class Runner:
         once: bool = False,
         env: Any = None,
         batches: BatchRunner | None = None,
+        settle_heap: bool = False,
     ) -> None:
         self.config = config
+        self._settle_heap = settle_heap
         self.once = once
         self.metrics = Metrics.for_config(config)
         self._env = os.environ if env is None else env
@@ -209,6 +214,8 @@ class Runner:
             for sink in self._sinks
             if isinstance(sink, ArchiveSink)
         )
+        if self._settle_heap:
+            heap.settle()
         self.metrics.set_healthy(True, "running")
         self.metrics.set_ready(True)
         log.info(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from redactor import Policy, Redactor, default_redactor
 from redactor.backends import import_compiled
+from sidecar import heap
 from sidecar.config import RetentionConfig
 from sidecar.pipeline.classify import Classifier
 from sidecar.pipeline.process import Processed, Processor
@@ -59,6 +60,7 @@ def init(
     with contextlib.suppress(queue.Empty):
         _IMPORTED = import_compiled(handover.get(timeout=HANDOVER_S))
     _WORKER = build_processor(policy, retention)
+    heap.settle()
 
 
 def ready() -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.config import MultilineConfig
-from sidecar.pipeline.multiline import Joined, Joiner, LineSplitter
+from sidecar.pipeline.multiline import Joined, Joiner, Line, LineSplitter
 
 MAX_LINE = 40
 
@@ -117,3 +117,41 @@ def test_every_line_lands_in_exactly_one_record(
     assert sum(r.lines for r in records) == len(lines)
     assert all(1 <= r.lines <= config.max_lines for r in records)
     assert [r.end for r in records] == sorted({r.end for r in records})
+
+
+@settings(max_examples=300)
+@given(
+    batches=st.lists(
+        st.lists(
+            st.tuples(line_texts, st.booleans(), st.booleans()).filter(lambda t: "\n" not in t[0]),
+            max_size=12,
+        ),
+        max_size=6,
+    ),
+    config=configs,
+)
+def test_feeding_a_batch_equals_feeding_line_by_line(
+    batches: list[list[tuple[str, bool, bool]]], config: MultilineConfig
+) -> None:
+    """``feed_lines`` (with its batch shortcut) gives what ``feed`` gives line by line.
+
+    Records, offsets and flags, and the pending record left for the next batch.
+    """
+    batched, single = Joiner(config, max_chars=200), Joiner(config, max_chars=200)
+    end = 0
+    got: list[Joined] = []
+    want: list[Joined] = []
+    for batch in batches:
+        lines = []
+        for text, invalid, oversized in batch:
+            end += len(text) + 1
+            lines.append(Line(text, end, invalid, oversized))
+        got += batched.feed_lines(lines)
+        for line in lines:
+            want += single.feed(*line)
+        assert got == want
+        assert (batched.pending_lines, batched._in_traceback) == (
+            single.pending_lines,
+            single._in_traceback,
+        )
+    assert batched.flush() == single.flush()

@@ -201,7 +201,7 @@ class RedactingFilter(logging.Filter):
         r = self._redactor
         attrs = record.__dict__
         msg = record.msg
-        message: str | None = None  # %-formatted once, also for the general path
+        message: str | None = None  # set when flat extras were flagged: redact below
         if (
             type(msg) is str
             and type(record) is logging.LogRecord
@@ -211,8 +211,8 @@ class RedactingFilter(logging.Filter):
             and (flat := _flat_extras(r, attrs)) is not None
         ):
             # Flat extras (the common case): one pre-filter pass over the message,
-            # the extras' names and their strings decides; only a record where
-            # something may be found takes the general path below.
+            # the extras' names and their strings decides; a record where something
+            # may be found is redacted below with the message formatted here.
             texts, sensitive_key = flat
             args = record.args
             try:
@@ -228,7 +228,13 @@ class RedactingFilter(logging.Filter):
                     record.message = message
                 return
         extra = self._extra(attrs)
-        if isinstance(msg, dict) and not record.args:
+        if message is not None:
+            # Flat extras the pass above flagged: redacted by the public methods (which
+            # a subclass may wrap; they repeat the pre-filter, a cost paid by few records).
+            record.msg = r.redact_line(message)
+            if extra is not None:
+                self._apply_extra(attrs, extra, r.redact_event(extra))
+        elif isinstance(msg, dict) and not record.args:
             record.msg = self._redact_dict_message(msg)
             if extra is not None:
                 self._apply_extra(attrs, extra, redact_fields(r, extra))
@@ -237,13 +243,10 @@ class RedactingFilter(logging.Filter):
             found = r._probe(message)
             record.msg = message if found is not None and not found else r.redact_line(message)
         elif (flat := flat_texts(r, extra)) is not None:
-            # Flat extras (the common case): one pre-filter pass over the message, the
-            # extras' keys and their string values; only if it finds something are the
-            # message and the extras redacted (by the public methods, which a subclass
-            # may wrap; they repeat the pre-filter, a cost paid by few records).
+            # Flat extras of a record the pass above does not handle (a record class of
+            # its own, or attributes out of order): the same one pre-filter pass.
             texts, sensitive_key = flat
-            if message is None:
-                message = self._message(record)
+            message = self._message(record)
             texts.append(message)
             found = r._probe("\n".join(texts))
             if found is not None and not found and not sensitive_key:

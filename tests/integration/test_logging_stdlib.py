@@ -140,6 +140,21 @@ class TestRedactingFilterBehaviour:
         assert "card %d cvv %d" in line
         assert flt.redactor.counts().get("error") == 1
 
+    def test_failed_formatting_of_a_formatted_record_is_counted_once(self):
+        """A broken %-format on a record an earlier handler formatted: one error, one email.
+
+        The record takes the one-pass check (no extras besides ``message``), whose
+        placeholder still holds an ``@`` and is redacted afterwards; the message was
+        once formatted a second time there, counting the failure twice.
+        """
+        flt = RedactingFilter(redactor=Redactor())
+        record = logging.makeLogRecord({"msg": "mail ana@example.com %d", "args": ("x",)})
+        record.message = "rendered by an earlier handler"
+        flt.filter(record)
+        assert FAILED in record.getMessage() and record.message == record.getMessage()
+        assert "ana@example.com" not in record.message
+        assert flt.redactor.counts() == {"error": 1, "email": 1}
+
     def test_an_argument_whose_str_raises_becomes_a_placeholder(self, make_logger):
         """An argument that cannot be rendered fails closed instead of raising."""
 

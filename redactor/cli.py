@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from redactor.backends import available, export_compiled, import_compiled, save_compiled
+from redactor.backends import (
+    CACHE_ENV,
+    available,
+    export_compiled,
+    import_compiled,
+    save_compiled,
+)
 from redactor.compiler import compile_backend
 from redactor.errors import PolicyError
 from redactor.policy import Policy
@@ -331,7 +337,7 @@ def _precompile_main(args: argparse.Namespace) -> int:
         print("redactor precompile: hyperscan is not installed", file=sys.stderr)
         return 1
     # Always compiled from the patterns here, never copied from an existing directory.
-    os.environ.pop("REDACTOR_HYPERSCAN_CACHE", None)
+    os.environ.pop(CACHE_ENV, None)
     compile_backend(Policy.from_toml(args.policy) if args.policy else Policy.default(), "hyperscan")
     try:
         written = save_compiled(args.cache)

@@ -29,6 +29,7 @@ from redactor.prefilter import Prefilter
 
 __all__ = [
     "BACKENDS",
+    "CACHE_ENV",
     "BatchPrefilter",
     "available",
     "export_compiled",
@@ -38,6 +39,10 @@ __all__ = [
 ]
 
 BACKENDS = ("python", "hyperscan")
+#: Names a directory of databases compiled ahead of time (``python -m redactor
+#: precompile``). It is read, never written, at run time: make it part of the image,
+#: read-only, like the code (a database decides what is redacted).
+CACHE_ENV = "REDACTOR_HYPERSCAN_CACHE"
 
 
 class BatchPrefilter(Protocol):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import hyperscan
 
+from redactor.backends import CACHE_ENV
 from redactor.backends.translate import key_pattern, shape_pattern, word_pattern
 from redactor.detectors.base import Detector
 from redactor.keys import KeyCatalog
@@ -47,10 +48,6 @@ _LOCK = threading.Lock()
 _VERSION = getattr(hyperscan, "__version__", "") + "/" + repr(hyperscan.HS_MODE_BLOCK)
 
 
-#: Names a directory of databases compiled ahead of time (``python -m redactor
-#: precompile``). It is read, never written, at run time: make it part of the image,
-#: read-only, like the code (a database decides what is redacted).
-CACHE_ENV = "REDACTOR_HYPERSCAN_CACHE"
 _FROM_CACHE = 0
 
 
@@ -120,10 +117,8 @@ def save_databases(directory: Path) -> list[Path]:
         The files written.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    with _LOCK:
-        items = [(key, hyperscan.dumpb(db)) for key, db in _DATABASES.items() if key[0]]
     written: list[Path] = []
-    for key, blob in items:
+    for key, blob in _serialized():
         target = _cache_file(key, str(directory))
         partial = target.with_name(target.name + f".{os.getpid()}.tmp")
         partial.write_bytes(blob)
@@ -143,9 +138,14 @@ def export_databases() -> Exported:
     key of each database is its full pattern set, so a worker only ever uses a
     database for exactly the patterns it would have compiled itself.
     """
+    return _VERSION, _serialized()
+
+
+def _serialized() -> list[tuple[tuple[tuple[bytes, ...], tuple[int, ...]], bytes]]:
+    """Every non-empty database of this process, serialized, with its pattern set."""
     with _LOCK:
         items = list(_DATABASES.items())
-    return _VERSION, [(key, hyperscan.dumpb(db)) for key, db in items if key[0]]
+    return [(key, hyperscan.dumpb(db)) for key, db in items if key[0]]
 
 
 def import_databases(exported: Exported) -> int:

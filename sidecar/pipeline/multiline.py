@@ -98,10 +98,6 @@ class Joined(NamedTuple):
 
 
 _NOTHING: tuple[Joined, ...] = ()
-#: A line (after a newline) that the default rule may not read as a new record: empty,
-#: starting with whitespace (``\s`` and ``str.isspace`` are the same test), or with the
-#: ``D``/``T`` of a traceback marker.
-_MAY_CONTINUE = re.compile(r"\n(?:[\sDT]|\Z)")
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
 
 
@@ -192,27 +188,8 @@ class Joiner:
         return out
 
     def feed_lines(self, lines: list[Line]) -> list[Joined]:
-        """Add several lines, as :meth:`feed` would one by one; return completed records.
-
-        The common batch, under the default rule and outside a traceback, holds only
-        lines that each start a record: one regex search over the batch proves it, and
-        then every line but the last is a record of its own, without the per-line
-        rule (a third of the per-line cost of tailing a file).
-        """
-        if (
-            lines
-            and self._start is None
-            and not self._in_traceback
-            and self._max_lines > 1
-            and _MAY_CONTINUE.search("\n" + "\n".join([line[0] for line in lines])) is None
-        ):
-            out = [self._take()] if self._lines else []
-            out += [_new(Joined, (t, e, 1, i, o)) for t, e, i, o in lines[:-1]]
-            text, self._end, self._invalid, self._oversized = lines[-1]
-            self._lines = [text]
-            self._chars = len(text)
-            return out
-        out = []
+        """Add several lines, as :meth:`feed` would one by one; return completed records."""
+        out: list[Joined] = []
         feed = self.feed
         for line in lines:
             done = feed(*line)

@@ -405,6 +405,15 @@ class Tailer:
                     f.done = True
                     continue
                 break
+            if data and f.copy_fd is None and not _same_head(f):
+                # Truncated (and maybe written again) since the last check: these bytes
+                # may be the new content at the old offset. Drop them; the check then
+                # reads the rest of the old content from its copy, or restarts at 0.
+                before = f.fp
+                self._check(f)
+                if f.copy_fd is None and f.fp is before:  # the check could not tell
+                    break
+                continue
             if data:
                 f.offset += len(data)
                 f.last_data = now
@@ -469,6 +478,17 @@ class Tailer:
         _close_fds(f)
         f.closed = True
         f.ready.append(None)
+
+
+def _same_head(f: _Follower) -> bool:
+    """Whether ``f``'s file still starts as when its fingerprint was taken.
+
+    Checked right after a read: a truncation between two scans must not pass as lines.
+    """
+    try:
+        return f.fp.matches_fd(f.fd)
+    except OSError:
+        return True  # unreadable now: the read itself reports it on the next round
 
 
 def _close_fds(f: _Follower) -> None:

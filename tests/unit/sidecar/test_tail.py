@@ -187,6 +187,25 @@ class TestTailer:
         assert checkpoint.fingerprint == Fingerprint.of(b"new 1\n")
         tailer.close()
 
+    def test_copytruncate_between_two_scans_is_not_read_as_new_lines(self, tmp_path: Path) -> None:
+        """A file truncated and written past our offset before the next scan is caught.
+
+        Reading on at the old offset would ship the middle of the new content as the
+        rest of the old and lose the old tail (the rotation integration test saw it
+        under load); the read notices the changed head and takes the tail from the copy.
+        """
+        log = tmp_path / "app.log"
+        log.write_text("".join(f"old {i:03d}\n" for i in range(3)))
+        tailer = make(tmp_path, poll_s=3600.0)  # no scan again during this test
+        assert texts(drain(tailer)) == [f"old {i:03d}" for i in range(3)]
+        append(log, "old 003\nold 004\n")
+        shutil.copyfile(log, tmp_path / "app.log.1")
+        os.truncate(log, 0)
+        append(log, "".join(f"new {i:03d}\n" for i in range(20)))
+        expected = ["old 003", "old 004", *(f"new {i:03d}" for i in range(20))]
+        assert texts(drain(tailer)) == expected
+        tailer.close()
+
     def test_truncation_without_a_copy_restarts_at_zero(self, tmp_path: Path) -> None:
         """With no copy to read from, the truncated file is read again from its start."""
         log = tmp_path / "app.log"

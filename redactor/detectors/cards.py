@@ -20,6 +20,14 @@ __all__ = ["CARD_DETECTORS", "card_starts_at"]
 
 _SEPARATOR = re.compile(r"%2[0BbDd]|[ +\-]")
 _UUID_HEAD = re.compile(r"[0-9A-Fa-f]{4}-")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+
+
+def _inside_uuid(string: str, start: int) -> bool:
+    """Whether offset ``start`` of ``string`` lies inside a UUID (36 characters)."""
+    return any(
+        m.start() <= start < m.end() for m in _UUID.finditer(string, max(0, start - 35), start + 36)
+    )
 
 
 def _resolve_pan(candidate: Candidate) -> Hit | None:
@@ -39,6 +47,8 @@ def _resolve_pan(candidate: Candidate) -> Hit | None:
         ):
             return None  # the all-decimal last group of a UUID, not a 12-digit card
         return Hit(candidate.start, candidate.end, "card") if card_ok(text) else None
+    if "-" in text and _inside_uuid(candidate.string, candidate.start):
+        return None  # dashed groups of a UUID ("6006-3258-2836" may pass Luhn)
     groups = _SEPARATOR.split(text)
     separators = _SEPARATOR.findall(text)
     short = next((i for i, group in enumerate(groups) if len(group) < 4), len(groups))

@@ -32,7 +32,6 @@ import os
 import random
 import signal
 from collections.abc import Sequence
-from concurrent.futures.process import BrokenProcessPool
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -57,7 +56,7 @@ from sidecar.http import MetricsServer
 from sidecar.metrics import Metrics
 from sidecar.pipeline.classify import Classifier
 from sidecar.pipeline.process import Processed, placeholder
-from sidecar.pipeline.workers import BatchRunner
+from sidecar.pipeline.workers import BatchRunner, WorkerLost
 from sidecar.record import Shipped, ShippedBatch, Sink, Source, SourceBatch
 from sidecar.sinks.file import ArchiveSink
 from sidecar.sinks.forward import build_forward_sink
@@ -74,6 +73,9 @@ log = logging.getLogger("sidecar")
 #: Batches in flight per source: enough to keep workers busy, few enough that a crash
 #: replays little.
 _QUEUE_DEPTH = 4
+#: How long a batch whose workers died waits before new ones start, for a SIGTERM that
+#: reached the whole process group to be handled first.
+_SIGNAL_GRACE_S = 0.05
 
 
 def utc_today() -> date:
@@ -167,6 +169,8 @@ class Runner:
         if not self._stopping.is_set():
             log.info("stopping: sources stop reading, in-flight batches are delivered")
             self._stopping.set()
+            if self._batches is not None:
+                self._batches.stop()
             for source, _ in self._sources:
                 source.stop()
 
@@ -229,17 +233,21 @@ class Runner:
             done: asyncio.Future[list[None]] = asyncio.gather(*pipes)
             stop_wait: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
             await asyncio.wait([done, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+            timed_out = False
             if not done.done():
                 try:
                     await asyncio.wait_for(done, config.pipeline.shutdown_timeout_s)
                 except asyncio.TimeoutError:
+                    # The gather is cancelled now and holds a CancelledError as its
+                    # "exception": that is this timeout, not a failure to report.
+                    timed_out = True
                     log.warning(
                         "shutdown: in-flight batches not delivered within %.0fs; they "
                         "will be replayed on the next start",
                         config.pipeline.shutdown_timeout_s,
                     )
             stop_wait.cancel()
-            if done.done() and not done.cancelled() and done.exception() is not None:
+            if not timed_out and done.exception() is not None:
                 raise done.exception()  # type: ignore[misc]
             if self.once:
                 await self._drain_buffers()
@@ -337,24 +345,33 @@ class Runner:
     ) -> Processed:
         """Await a processed batch; on failure retry, then ship placeholders.
 
-        A worker process that died (killed, out of memory) breaks the whole pool: the
-        pool is replaced and the batch retried, since the batch itself is not at fault.
+        A worker process that died (killed, out of memory) is started again and the batch
+        retried, since the batch itself is not at fault (at shutdown it is processed
+        here instead); after four deaths on one batch it is taken to be the cause.
         Any other failure is retried once; a batch that fails twice is shipped as
         placeholders, never raw and never silently dropped.
         """
         assert self._batches is not None
         attempts = 0
+        here = False
         while True:
             try:
                 return await future
-            except BrokenProcessPool:
+            except WorkerLost:
                 attempts += 1
-                log.error(
-                    "source %s: a worker process died; restarting the workers and "
-                    "retrying the batch",
+                # A SIGTERM to the process group reaches the workers and this process at
+                # once: let its handler run first, so that no worker is started again
+                # just to be stopped.
+                await asyncio.sleep(_SIGNAL_GRACE_S)
+                here = self._stopping.is_set()
+                log.log(
+                    logging.INFO if here else logging.ERROR,
+                    "source %s: a worker process died; %s",
                     batch.source,
+                    "finishing the batch here (shutting down)"
+                    if here
+                    else "retrying the batch on a restarted worker",
                 )
-                self._batches.recover()
                 if attempts > 3:
                     break
             except Exception as exc:
@@ -367,7 +384,7 @@ class Runner:
                 )
                 if attempts > 1:
                     break
-            future = self._batches.submit(batch.texts, batch.source, fmt, today())
+            future = self._batches.submit(batch.texts, batch.source, fmt, today(), here=here)
         log.error(
             "source %s: shipping %d placeholder(s) for a batch that cannot be processed",
             batch.source,

@@ -9,7 +9,7 @@ after a crash starts again).
 from __future__ import annotations
 
 import contextlib
-import queue
+import pickle
 import signal
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,9 +23,9 @@ from sidecar.pipeline.classify import Classifier
 from sidecar.pipeline.process import Processed, Processor
 
 if TYPE_CHECKING:
-    import multiprocessing
+    from multiprocessing.connection import Connection
 
-__all__ = ["build_processor", "compile_redactor", "imported_databases", "init", "ready", "run"]
+__all__ = ["build_processor", "compile_redactor", "imported_databases", "run", "serve"]
 
 _WORKER: Processor | None = None
 #: How many compiled databases this worker took over from the main process.
@@ -46,25 +46,50 @@ def compile_redactor(policy: Path | None) -> Redactor:
     return Redactor(Policy.from_toml(policy)) if policy is not None else default_redactor()
 
 
-def init(
-    policy: Path | None, retention: RetentionConfig, handover: multiprocessing.Queue[object]
-) -> None:
-    """The pool's initializer: take over the compiled database, then build the processor."""
+def serve(conn: Connection, policy: Path | None, retention: RetentionConfig) -> None:
+    """A worker's whole life: take over the compiled database, then run jobs until told.
+
+    Jobs arrive as ``(function, args)`` and each gets one reply, ``(True, result)`` or
+    ``(False, exception)``. ``None`` or an end-of-file (the main process is gone) ends
+    the worker.
+    """
     global _WORKER, _IMPORTED
     # The main process owns shutdown: Ctrl-C in a terminal reaches the whole process
-    # group and must not kill workers under in-flight batches. SIGTERM stays fatal: the
-    # pool itself stops a broken pool's workers with it (a SIGTERM to the group kills
-    # them, and the runner replaces the pool and retries the batches in flight).
+    # group and must not kill workers under in-flight batches. SIGTERM stays fatal: a
+    # SIGTERM to the group (systemd) stops them, and the main process finishes the
+    # batches they held itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # If the main process is slow or gone, the worker compiles on its own instead.
-    with contextlib.suppress(queue.Empty):
-        _IMPORTED = import_compiled(handover.get(timeout=HANDOVER_S))
+    if conn.poll(HANDOVER_S):
+        with contextlib.suppress(EOFError):
+            _IMPORTED = import_compiled(conn.recv())
     _WORKER = build_processor(policy, retention)
     heap.settle()
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        fn, args = job
+        try:
+            reply: tuple[bool, object] = (True, fn(*args))
+        except Exception as exc:
+            reply = (False, _portable(exc))
+        try:
+            conn.send(reply)
+        except OSError:  # the main process is gone
+            return
 
 
-def ready() -> None:
-    """Nothing: submitted once per worker to start it early."""
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling, else one that names its type (never its text)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__} in a worker (not picklable)")
+    return exc
 
 
 def imported_databases() -> int:

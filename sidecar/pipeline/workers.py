@@ -2,16 +2,24 @@
 
 Redaction is CPU-bound Python, so on a multi-core node the sidecar scales by processes,
 not threads. With ``workers = 0`` batches are processed in the main process; with
-``workers = N`` a spawn-started process pool holds one compiled redactor per worker
-(compiled once, in the initializer) and batches are shipped to it as lists of strings.
-Order is kept by the caller: it awaits the futures of one source in submission order.
+``workers = N`` there are N spawn-started worker processes, each holding one compiled
+redactor, and batches are shipped to them as lists of strings. Order is kept by the
+caller: it awaits the futures of one source in submission order.
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: its workers share one result pipe,
+and a worker killed while writing a result (the OOM killer picks the biggest process,
+and a big batch's result takes a while to write) leaves half a message in it. The pool's
+manager thread then waits for the rest forever: no batch completes again, and exit hangs
+joining that thread. Here each worker has its own pipe, read by its own thread, so a
+death is an end-of-file on that pipe alone: the batch it held fails with
+:class:`WorkerLost` (the runner retries it) and only that worker is started again.
 
 Start-up: compiling a redactor takes about half a second, most of it the Hyperscan
 database. The main process compiles that database in a thread while the workers import
-(and while it imports and opens everything else), then hands it to them through a
-queue; each worker then only builds the cheap rest. (The main process reuses it too,
-for the filter on its own log lines.) The command line starts the workers before it
-imports the rest of the sidecar, and what runs inside a worker lives in
+(and while it imports and opens everything else), then sends it down each worker's pipe
+before the first batch; each worker then only builds the cheap rest. (The main process
+reuses it too, for the filter on its own log lines.) The command line starts the workers
+before it imports the rest of the sidecar, and what runs inside a worker lives in
 :mod:`sidecar.pipeline.in_worker`, which imports no more than processing needs.
 """
 
@@ -19,11 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import multiprocessing
+import queue
 import threading
-from collections.abc import Sequence
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from redactor import Policy
 from redactor.backends import export_compiled
@@ -33,11 +45,17 @@ from sidecar.pipeline import in_worker
 from sidecar.pipeline.in_worker import build_processor
 from sidecar.pipeline.process import Processed
 
-__all__ = ["BatchRunner", "build_processor"]
+__all__ = ["BatchRunner", "WorkerLost", "build_processor"]
+
+_Job = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+class WorkerLost(Exception):
+    """The worker process holding a batch died; the batch itself is not at fault."""
 
 
 class BatchRunner:
-    """Processes batches in the main process or in a pool of worker processes.
+    """Processes batches in the main process or in worker processes.
 
     Workers start when it is built, so build it as early as start-up allows.
 
@@ -52,81 +70,149 @@ class BatchRunner:
         self._policy = policy
         self._retention = retention
         self._local = build_processor(policy, retention) if workers == 0 else None
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._stopping = False
+        self._closed = False
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._compiled: object = None
+        self._compiled_ready = threading.Event()
+        self._slots: list[_Slot] = []
         if workers:
-            self._pool = self._new_pool()
+            # Compiling releases the GIL: in a thread it overlaps the workers' start-up
+            # and this process's own (imports, sources, sinks).
+            threading.Thread(target=self._compile, name="compile", daemon=True).start()
+            self._slots = [_Slot(self, n) for n in range(workers)]
 
-    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        context = multiprocessing.get_context("spawn")
-        handover: multiprocessing.Queue[object] = context.Queue()
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=context,
-            initializer=in_worker.init,
-            initargs=(self._policy, self._retention, handover),
-        )
-        # Workers start on demand; asking each for nothing now starts them (interpreter
-        # and imports) while this process compiles, and then opens its sources and
-        # sinks, instead of after the first batch was read. A pool never runs more
-        # than `workers` processes, so one compiled database per worker is enough.
-        for _ in range(self.workers):
-            pool.submit(in_worker.ready)
-        # Compiling releases the GIL: in a thread it also overlaps this process's own
-        # start-up (imports, sources, sinks), not only the workers'.
-        threading.Thread(
-            target=self._hand_over, args=(handover,), name="compile", daemon=True
-        ).start()
-        return pool
-
-    def _hand_over(self, handover: multiprocessing.Queue[object]) -> None:
-        """Compile the backend and give each worker a copy (or nothing, on failure)."""
-        compiled: object = None
+    def _compile(self) -> None:
+        """Compile the backend once, for every worker (None on failure)."""
         try:
             compile_backend(Policy.from_toml(self._policy) if self._policy else Policy.default())
-            compiled = export_compiled()
+            self._compiled = export_compiled()
         except Exception:  # the workers compile on their own and report what is wrong
-            compiled = None
-        for _ in range(self.workers):
-            handover.put(compiled)
-        # A worker that never starts leaves its copy unread; exiting must not wait on it.
-        handover.cancel_join_thread()
-
-    def recover(self) -> None:
-        """Replace a pool broken by a dead worker (idempotent: a sound pool is kept).
-
-        Every batch in flight on a broken pool fails with ``BrokenProcessPool``; each
-        caller recovers and resubmits, and only the first one replaces the pool.
-        """
-        pool = self._pool
-        if pool is None or not getattr(pool, "_broken", True):
-            return
-        pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._new_pool()
+            self._compiled = None
+        finally:
+            self._compiled_ready.set()
 
     def submit(
-        self, texts: Sequence[str], source: str, fmt: str, day: str
+        self, texts: Sequence[str], source: str, fmt: str, day: str, *, here: bool = False
     ) -> asyncio.Future[Processed]:
-        """Start processing one batch; await the returned future for its result."""
+        """Start processing one batch; await the returned future for its result.
+
+        ``here`` processes it in this process even when there are workers: at shutdown,
+        when a SIGTERM to the process group stopped the workers too, starting new ones
+        (interpreters, imports, redactors) would take longer than finishing the few
+        batches still in flight here.
+        """
         loop = asyncio.get_running_loop()
-        if self._pool is None:
-            assert self._local is not None
+        if not self._slots or here:
+            if self._local is None:
+                self._local = build_processor(self._policy, self._retention)
             future: asyncio.Future[Processed] = loop.create_future()
             try:
                 future.set_result(self._local.run(texts, source, fmt, day))
             except BaseException as exc:  # surfaced to the awaiting delivery task
                 future.set_exception(exc)
             return future
-        batch = list(texts)
-        try:
-            submitted = self._pool.submit(in_worker.run, batch, source, fmt, day)
-        except BrokenProcessPool:  # a worker died since the last batch: new workers
-            self.recover()
-            assert self._pool is not None
-            submitted = self._pool.submit(in_worker.run, batch, source, fmt, day)
-        return asyncio.wrap_future(submitted, loop=loop)
+        return asyncio.wrap_future(self.call(in_worker.run, list(texts), source, fmt, day))
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        """Run ``fn(*args)`` in whichever worker is free (``fn`` must be importable)."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        if self._closed:
+            future.set_exception(WorkerLost("the workers are closed"))
+        else:
+            self._jobs.put((future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        """Shutting down: a worker that dies is no longer replaced."""
+        self._stopping = True
 
     def close(self) -> None:
         """Stop the worker processes (pending batches are not needed: they replay)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self._closed = True
+        for _ in self._slots:
+            self._jobs.put(None)
+        for slot in self._slots:
+            slot.kill()
+        self._slots = []
+
+
+class _Slot:
+    """One worker process and the thread that feeds it one batch at a time."""
+
+    def __init__(self, runner: BatchRunner, number: int) -> None:
+        self._runner = runner
+        self._name = f"worker-{number}"
+        self._lock = threading.Lock()
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        threading.Thread(target=self._serve, name=self._name, daemon=True).start()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (None before the first start or after a kill)."""
+        process = self._process
+        return process.pid if process is not None else None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        mine, theirs = context.Pipe(duplex=True)
+        process = context.Process(
+            target=in_worker.serve,
+            args=(theirs, self._runner._policy, self._runner._retention),
+            name=f"sidecar-{self._name}",
+            daemon=True,
+        )
+        process.start()
+        # Only the worker holds its end now: its death is an end-of-file on ours.
+        theirs.close()
+        with self._lock:
+            self._process, self._conn = process, mine
+        if self._runner._closed:  # closed while this one was starting
+            self.kill()
+            return
+        # The compiled database goes first (None: the worker compiles on its own).
+        self._runner._compiled_ready.wait()
+        with contextlib.suppress(OSError):
+            mine.send(self._runner._compiled)
+
+    def _serve(self) -> None:
+        runner = self._runner
+        self._start()
+        while (job := runner._jobs.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            if self._conn is None:  # died on an earlier batch
+                if runner._stopping or runner._closed:
+                    future.set_exception(WorkerLost("worker gone at shutdown"))
+                    continue
+                self._start()
+            conn = self._conn
+            if conn is None:  # closed meanwhile
+                future.set_exception(WorkerLost("the workers are closed"))
+                continue
+            try:
+                conn.send((fn, args))
+                ok, value = conn.recv()
+            except (EOFError, OSError) as exc:
+                self.kill()
+                future.set_exception(WorkerLost(f"{self._name} died ({type(exc).__name__})"))
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def kill(self) -> None:
+        """Stop the worker now: it holds nothing that is not replayed."""
+        with self._lock:
+            process, conn = self._process, self._conn
+            self._process = self._conn = None
+        if process is not None:
+            process.kill()
+            process.join(5)
+            with contextlib.suppress(ValueError):  # still running after 5 s: leave it
+                process.close()
+        if conn is not None:
+            conn.close()

@@ -29,6 +29,7 @@ just those detectors (see :mod:`redactor.prefilter` and :mod:`redactor.backends`
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -297,7 +298,9 @@ class Scanner:
 
     # -- finding -----------------------------------------------------------------------
 
-    def _accept(self, index: int, match: re.Match[str], floor: int) -> Hit | None:
+    def _accept(
+        self, index: int, match: re.Match[str], floor: int, skips: dict[int, int]
+    ) -> Hit | None:
         detector = self._detectors[index]
         prefix = self._prefixes[index]
         start, end = -1, -1
@@ -310,7 +313,10 @@ class Scanner:
         if detector.resolve is None:
             hit: Hit | None = Hit(start, end, detector.kind)
         else:
-            hit = detector.resolve(Candidate(match, prefix, start, end, floor))
+            candidate = Candidate(match, prefix, start, end, floor)
+            hit = detector.resolve(candidate)
+            if hit is None and candidate.skip_to:
+                skips[index] = candidate.skip_to
         if hit is None or hit.kind not in self._maskers or not floor <= hit.start < hit.end:
             return None
         if self._allow and match.string[hit.start : hit.end] in self._allow:
@@ -364,6 +370,9 @@ class Scanner:
         keys = self._key_starts(text) if subset & self._keyed else []
         key_at = 0
         keyed_first = self._keyed_first
+        # Detector -> offset before which it rejects every candidate (Candidate.skip_to).
+        skips: dict[int, int] = {}
+        unkeyed: frozenset[int] | None = None
         pos = 0
         match = search(text, 0) if search is not None else None
         while True:
@@ -387,6 +396,8 @@ class Scanner:
             for index in self._able_to_start(text[start]):
                 if index < first or index not in subset:
                     continue
+                if skips and skips.get(index, 0) > start:
+                    continue
                 if index == own:
                     candidate: re.Match[str] | None = match
                 elif index in self._keyed and key != start:
@@ -394,11 +405,20 @@ class Scanner:
                 else:
                     candidate = (self._single[index] or self._pattern(index)).match(text, start)
                 if candidate is not None:
-                    hit = self._accept(index, candidate, pos)
+                    hit = self._accept(index, candidate, pos, skips)
                     if hit is not None:
                         break
             if hit is None:
                 pos = start + 1
+                if skips:
+                    # When every detector the scan looks for rejects all it could find
+                    # before some offset, the scan resumes there (or at a sensitive key).
+                    if unkeyed is None:
+                        unkeyed = subset - self._keyed
+                    resume = min((skips.get(i, 0) for i in unkeyed), default=0)
+                    if resume > pos:
+                        later = bisect.bisect_left(keys, pos, key_at)
+                        pos = min(resume, keys[later]) if later < len(keys) else resume
                 continue
             yield index, hit
             pos = max(hit.end, start + 1)

@@ -35,7 +35,7 @@ __all__ = ["Candidate", "Detector", "Hit", "Resolver", "Trigger"]
 class Candidate:
     """A regex match of one detector, with the detector's own group names."""
 
-    __slots__ = ("_match", "_prefix", "end", "floor", "start", "string")
+    __slots__ = ("_match", "_prefix", "end", "floor", "skip_to", "start", "string")
 
     def __init__(
         self, match: re.Match[str], prefix: str, start: int, end: int, floor: int = 0
@@ -47,6 +47,11 @@ class Candidate:
         self.end = end
         #: Hits must not start before this offset (text before it is already decided).
         self.floor = floor
+        #: Set by a resolver that rejects: it would also reject every candidate of its
+        #: detector that starts after this one and before this offset. The engine then
+        #: does not look for them: near-miss input (a long run of digit groups that
+        #: fail Luhn) would otherwise cost a full scan step per group.
+        self.skip_to = 0
 
     @property
     def origin(self) -> int:

@@ -15,53 +15,175 @@ import re
 
 from redactor.detectors.base import Candidate, Detector, Hit, Trigger
 from redactor.validators import card_ok, luhn_ok
+from redactor.validators.card import LENGTHS_BY_PREFIX
 
 __all__ = ["CARD_DETECTORS", "card_starts_at"]
 
-_SEPARATOR = re.compile(r"%2[0BbDd]|[ +\-]")
-_UUID_HEAD = re.compile(r"[0-9A-Fa-f]{4}-")
+_SPLIT = re.compile(r"(%2[0BbDd]|[ +\-])")
 _UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+_UUID_HEAD = re.compile(r"[0-9A-Fa-f]{4}-")
+#: Where a candidate can start inside a UUID: after its start or one of its dashes.
+_UUID_GROUP_STARTS = (0, 9, 14, 19, 24)
+#: How many digit groups :func:`_next_pan_start` reads at once (bounds its work when
+#: cards and near misses alternate in one long run).
+_WINDOW = 64
+_RUN = re.compile(rf"[0-9]+(?:[ +\-][0-9]+){{0,{_WINDOW - 1}}}")
+_SPLIT_PLAIN = re.compile(r"([ +\-])")
+_MORE_GROUPS = re.compile(r"[ +\-][0-9]")
+_PERCENT_GROUP = re.compile(r"%2[0BbDd][0-9]")
 
 
 def _inside_uuid(string: str, start: int) -> bool:
-    """Whether offset ``start`` of ``string`` lies inside a UUID (36 characters)."""
-    return any(
-        m.start() <= start < m.end() for m in _UUID.finditer(string, max(0, start - 35), start + 36)
-    )
+    """Whether offset ``start`` of ``string`` begins a group of a UUID (36 characters)."""
+    match = _UUID.match
+    return any(k <= start and match(string, start - k) for k in _UUID_GROUP_STARTS)
+
+
+def _pan_end(string: str, start: int, text: str) -> int:
+    """Where the card number of candidate ``text`` at ``start`` ends (0: it is none).
+
+    Accepts the longest group-aligned prefix that is a plausible card number. A greedy
+    match over "4111 1111 1111 1111 2024" is 20 digits long; the card is its first four
+    groups. Every group but the last must have at least four digits, as in every way
+    cards are written (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3), so that phone numbers and
+    lists of small numbers ("44 20 7946 0958") are not read as cards (a short last
+    group is how 18-19 digit cards are often written: 4-4-4-4-2), and all separators
+    must be the same character.
+    """
+    if text.isdigit():  # the common case: no separators
+        if len(text) == 12 and start >= 5 and _UUID_HEAD.fullmatch(string, start - 5, start):
+            return 0  # the all-decimal last group of a UUID, not a 12-digit card
+        return start + len(text) if card_ok(text) else 0
+    if "-" in text and _inside_uuid(string, start):
+        return 0  # dashed groups of a UUID ("6006-3258-2836" may pass Luhn)
+    pieces = _SPLIT.split(text)  # groups at even indices, separators between them
+    end = len(pieces)
+    for i in range(0, end, 2):
+        if len(pieces[i]) < 4:  # a short group can only be the last one
+            end = i + 1
+            break
+    separators = pieces[1:end:2]
+    if len(set(separators)) > 1 and len({sep.upper() for sep in separators}) > 1:
+        return 0
+    digits = "".join(pieces[0:end:2])
+    ends: list[tuple[int, int]] = []  # (digits so far, characters so far) per group
+    count = chars = 0
+    for i in range(0, end, 2):
+        count += len(pieces[i])
+        chars += len(pieces[i])
+        ends.append((count, chars))
+        if i + 1 < end:
+            chars += len(pieces[i + 1])
+    for count, chars in reversed(ends):
+        if 12 <= count <= 19 and card_ok(digits[:count]):
+            return start + chars
+    return 0
+
+
+def _next_pan_start(string: str, start: int) -> int:
+    """After a rejected candidate at ``start``: the next offset a card may start at.
+
+    Near-miss input (a long run of digit groups, each window failing Luhn) would cost
+    one scan step and one candidate per group. This reads up to :data:`_WINDOW` groups
+    of the run ``start`` opens at once and, for each group start after ``start``, works
+    out what the card pattern would match there and whether :func:`_pan_end` accepts
+    it, from running sums over the groups instead of a regex match, a split and a join
+    per group; only windows whose length fits their issuer prefix reach Luhn. Inside a
+    group nothing can start (a candidate is not glued to a longer run), so group starts
+    are the only offsets the engine would have tried in between.
+
+    Returns the first group start whose candidate is a card, else the first offset not
+    checked (the end of the run, or of the window).
+    """
+    if "%" in string[max(0, start - 2) : start]:
+        return start + 1  # in "%204111..." a card may start inside the first group
+    run = _RUN.match(string, start)
+    if run is None:
+        return start + 1
+    pieces = _SPLIT_PLAIN.split(run.group())
+    groups = pieces[0::2]
+    count = len(groups)
+    if count < 2:
+        return start + 1
+    separators = pieces[1::2]
+    run_end = run.end()
+    truncated = _MORE_GROUPS.match(string, run_end) is not None
+    # The card pattern may run on through a percent-encoded separator: not modelled.
+    open_end = not truncated and _PERCENT_GROUP.match(string, run_end) is not None
+    after = string[run_end : run_end + 1]
+    last_may_end = not (after.isascii() and after.isalnum())
+    lengths = [len(group) for group in groups]
+    before = [0] * (count + 1)  # digits in the groups before group k
+    for k in range(count):
+        before[k + 1] = before[k] + lengths[k]
+    # Per group, the first group from it on shorter than four digits, and the last group
+    # reached from it with one kind of separator.
+    short = [count] * (count + 1)
+    same = [count - 1] * count
+    for k in range(count - 1, -1, -1):
+        short[k] = k if lengths[k] < 4 else short[k + 1]
+        if k < count - 1:
+            same[k] = (
+                same[k + 1] if k + 1 < count - 1 and separators[k] == separators[k + 1] else k + 1
+            )
+    # Group starts whose candidate lies wholly inside a truncated window: 19 digits
+    # ahead span at most 19 groups, and the next group may change where it ends.
+    checkable = count - 20 if truncated else count
+    last = count - 1
+    end = 0  # the last group the pattern's match from group k can end at
+    offset = start
+    for k in range(1, count):
+        offset += lengths[k - 1] + 1
+        if k > checkable:
+            return offset
+        ahead = before[count] - before[k]
+        if ahead < 19 and open_end:  # exactly, as the engine would
+            match = _PAN.match(string, offset)
+            if match is not None and _pan_end(string, offset, match.group()):
+                return offset
+            continue
+        if ahead < 12:  # nothing from here to the end of the run is long enough
+            return run_end
+        # The pattern takes as many digits as it can, 12 to 19, and backs off to a
+        # group end not followed by a letter or digit.
+        end = max(end, k)
+        while end < last and before[end + 2] - before[k] <= 19:
+            end += 1
+        if end == last and not last_may_end:
+            end -= 1
+        while end >= k and before[end + 1] - before[k] > 19:
+            end -= 1
+        if end < k or before[end + 1] - before[k] < 12:
+            end = max(end, k)
+            continue
+        if end == k:  # one group of 12 to 19 digits: the contiguous case, done exactly
+            if _pan_end(string, offset, groups[k]):
+                return offset
+            continue
+        if lengths[k] < 4:
+            continue  # a short first group is all that is kept: too few digits
+        kept = min(end, short[k])
+        if kept > same[k]:
+            continue  # two kinds of separator
+        allowed = LENGTHS_BY_PREFIX[int(groups[k][:4])]
+        for j in range(kept, k - 1, -1):
+            total = before[j + 1] - before[k]
+            if 12 <= total <= 19 and total in allowed and luhn_ok("".join(groups[k : j + 1])):
+                dashed = "-" in separators[k:end]
+                if not (dashed and _inside_uuid(string, offset)):
+                    return offset
+                break
+    return offset + 1 if truncated else run_end
 
 
 def _resolve_pan(candidate: Candidate) -> Hit | None:
-    """Accept the longest group-aligned prefix that is a plausible card number.
-
-    A greedy match over "4111 1111 1111 1111 2024" is 20 digits long; the card is its
-    first four groups. Every group but the last must have at least four digits, as in
-    every way cards are written (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3), so that phone
-    numbers and lists of small numbers ("44 20 7946 0958") are not read as cards (a
-    short last group is how 18-19 digit cards are often written: 4-4-4-4-2), and all
-    separators must be the same character.
-    """
-    text = candidate.text
-    if text.isdigit():  # the common case: no separators
-        if len(text) == 12 and _UUID_HEAD.fullmatch(
-            candidate.string, candidate.start - 5, candidate.start
-        ):
-            return None  # the all-decimal last group of a UUID, not a 12-digit card
-        return Hit(candidate.start, candidate.end, "card") if card_ok(text) else None
-    if "-" in text and _inside_uuid(candidate.string, candidate.start):
-        return None  # dashed groups of a UUID ("6006-3258-2836" may pass Luhn)
-    groups = _SEPARATOR.split(text)
-    separators = _SEPARATOR.findall(text)
-    short = next((i for i, group in enumerate(groups) if len(group) < 4), len(groups))
-    groups = groups[: short + 1]  # a short group can only be the last one
-    if len({s.upper() for s in separators[: len(groups) - 1]}) > 1:
-        return None
-    for count in range(len(groups), 0, -1):
-        digits = "".join(groups[:count])
-        if 12 <= len(digits) <= 19 and card_ok(digits):
-            length = sum(len(g) for g in groups[:count]) + sum(
-                len(s) for s in separators[: count - 1]
-            )
-            return Hit(candidate.start, candidate.start + length, "card")
+    """Accept the card number the candidate starts with; see :func:`_pan_end`."""
+    string, start, text = candidate.string, candidate.start, candidate.text
+    end = _pan_end(string, start, text)
+    if end:
+        return Hit(start, end, "card")
+    if "%" not in text and not text.isdigit():
+        candidate.skip_to = _next_pan_start(string, start)
     return None
 
 
@@ -148,4 +270,4 @@ def card_starts_at(string: str, position: int) -> bool:
     Lets greedy detectors of weaker evidence (phone numbers) stop short of a card.
     """
     match = _PAN.match(string, position)
-    return match is not None and _resolve_pan(Candidate(match, "", *match.span())) is not None
+    return match is not None and _pan_end(string, position, match.group()) > 0

@@ -73,6 +73,12 @@ def _by_four_digit_prefix() -> dict[int, frozenset[int]]:
 
 
 _IIN_BY_LENGTH = _by_four_digit_prefix()
+#: Per four-digit prefix (0000-9999), the card lengths its issuer range allows: rules
+#: out most windows of a run of digit groups without building their digits.
+LENGTHS_BY_PREFIX: tuple[frozenset[int], ...] = tuple(
+    frozenset(length for length, prefixes in _IIN_BY_LENGTH.items() if prefix in prefixes)
+    for prefix in range(10_000)
+)
 _NONE: frozenset[int] = frozenset()
 
 

@@ -9,31 +9,66 @@ so routing numbers are only found after a label such as "routing" or "ABA".
 
 from __future__ import annotations
 
+import re
+
 from redactor.detectors.base import Candidate, Detector, Hit, Trigger
 from redactor.validators import aba_routing_ok, iban_ok
 from redactor.validators.bank import IBAN_LENGTHS
 
 __all__ = ["BANK_DETECTORS"]
 
+#: How many groups :func:`_next_iban_start` reads at once.
+_WINDOW = 64
+#: One group of capitals and digits and the single space after it, before another.
+_GROUP = re.compile(r"[A-Z0-9]+ (?=[A-Z0-9])")
 
-def _resolve_iban(candidate: Candidate) -> Hit | None:
-    text = candidate.text
+
+def _iban_end(string: str, start: int, text: str) -> int:
+    """Where the IBAN of candidate ``text`` at ``start`` ends (0: it is none)."""
     length = IBAN_LENGTHS.get(text[:2])
     if length is None:
-        return None
-    taken = 0
-    end = 0
-    for end, char in enumerate(text, start=1):  # noqa: B007 - end is used after the loop
-        if char != " ":
-            taken += 1
-            if taken == length:
-                break
-    if taken != length:
-        return None
-    following = candidate.string[candidate.start + end : candidate.start + end + 1]
-    if following.isalnum() or not iban_ok(text[:end].replace(" ", "")):
-        return None
-    return Hit(candidate.start, candidate.start + end, "iban")
+        return 0
+    compact = text.replace(" ", "")
+    if len(compact) < length:
+        return 0
+    # The offset just past the length-th character that is not a space: the smallest
+    # end with end = length + (spaces before end), reached by iterating from below.
+    end = length
+    while (widened := length + text.count(" ", 0, end)) != end:
+        end = widened
+    following = string[start + end : start + end + 1]
+    if following.isalnum() or not iban_ok(compact[:length]):
+        return 0
+    return start + end
+
+
+def _next_iban_start(string: str, start: int) -> int:
+    """After a rejected candidate at ``start``: the next offset an IBAN may start at.
+
+    Walks the space-separated groups of capitals and digits that follow (at most
+    :data:`_WINDOW`), trying only group starts whose first two letters name a country:
+    near-miss input ("DE00 AB12 DE00 ...") would otherwise cost a scan step per group.
+    Inside a group nothing can start (an IBAN is not glued to a longer word).
+    """
+    at = start
+    for _ in range(_WINDOW):
+        step = _GROUP.match(string, at)
+        if step is None:
+            break
+        at = step.end()
+        if string[at : at + 2] in IBAN_LENGTHS:
+            match = _IBAN.match(string, at)
+            if match is not None and _iban_end(string, at, match.group()):
+                return at
+    return at + 1
+
+
+def _resolve_iban(candidate: Candidate) -> Hit | None:
+    end = _iban_end(candidate.string, candidate.start, candidate.text)
+    if end:
+        return Hit(candidate.start, end, "iban")
+    candidate.skip_to = _next_iban_start(candidate.string, candidate.start)
+    return None
 
 
 def _resolve_aba(candidate: Candidate) -> Hit | None:
@@ -69,3 +104,5 @@ BANK_DETECTORS: tuple[Detector, ...] = (
         trigger=Trigger(words=("routing", "aba", "rtn")),
     ),
 )
+
+_IBAN = BANK_DETECTORS[0].compile()

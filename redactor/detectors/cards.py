@@ -130,31 +130,30 @@ def _next_pan_start(string: str, start: int) -> int:
     # ahead span at most 19 groups, and the next group may change where it ends.
     checkable = count - 20 if truncated else count
     last = count - 1
-    end = 0  # the last group the pattern's match from group k can end at
+    digits = before[count]
+    reach = 0  # the furthest group a match from group k spans with 19 digits at most
     offset = start
     for k in range(1, count):
         offset += lengths[k - 1] + 1
         if k > checkable:
             return offset
-        ahead = before[count] - before[k]
-        if ahead < 19 and open_end:  # exactly, as the engine would
+        base = before[k]
+        if open_end and digits - base < 19:  # exactly, as the engine would
             match = _PAN.match(string, offset)
             if match is not None and _pan_end(string, offset, match.group()):
                 return offset
             continue
-        if ahead < 12:  # nothing from here to the end of the run is long enough
+        if digits - base < 12:  # nothing from here to the end of the run is long enough
             return run_end
         # The pattern takes as many digits as it can, 12 to 19, and backs off to a
         # group end not followed by a letter or digit.
-        end = max(end, k)
-        while end < last and before[end + 2] - before[k] <= 19:
-            end += 1
-        if end == last and not last_may_end:
-            end -= 1
-        while end >= k and before[end + 1] - before[k] > 19:
-            end -= 1
-        if end < k or before[end + 1] - before[k] < 12:
-            end = max(end, k)
+        if reach < k:
+            reach = k
+        limit = base + 19
+        while reach < last and before[reach + 2] <= limit:
+            reach += 1
+        end = reach - 1 if reach == last and not last_may_end else reach
+        if end < k or not 12 <= before[end + 1] - base <= 19:
             continue
         if end == k:  # one group of 12 to 19 digits: the contiguous case, done exactly
             if _pan_end(string, offset, groups[k]):
@@ -162,12 +161,14 @@ def _next_pan_start(string: str, start: int) -> int:
             continue
         if lengths[k] < 4:
             continue  # a short first group is all that is kept: too few digits
-        kept = min(end, short[k])
+        kept = end if end < short[k] else short[k]
         if kept > same[k]:
             continue  # two kinds of separator
         allowed = LENGTHS_BY_PREFIX[int(groups[k][:4])]
+        if not allowed:
+            continue
         for j in range(kept, k - 1, -1):
-            total = before[j + 1] - before[k]
+            total = before[j + 1] - base
             if 12 <= total <= 19 and total in allowed and luhn_ok("".join(groups[k : j + 1])):
                 dashed = "-" in separators[k:end]
                 if not (dashed and _inside_uuid(string, offset)):

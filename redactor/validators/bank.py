@@ -37,16 +37,15 @@ def iban_ok(iban: str) -> bool:
     expected = IBAN_LENGTHS.get(iban[:2])
     if expected is None or len(iban) != expected or not iban[2:4].isdigit():
         return False
-    rearranged = iban[4:] + iban[:4]
-    remainder = 0
-    for char in rearranged:
-        if char.isdigit():
-            remainder = (remainder * 10 + ord(char) - 48) % 97
-        elif "A" <= char <= "Z":
-            remainder = (remainder * 100 + ord(char) - 55) % 97
-        else:
-            return False
-    return remainder == 1
+    if not iban.isupper():
+        return False  # lower-case letters
+    # ISO 7064 mod 97-10: letters become 10..35, and the number read as one integer.
+    return int((iban[4:] + iban[:4]).translate(_LETTER_VALUES)) % 97 == 1
+
+
+_LETTER_VALUES = {
+    ord(letter): str(value) for value, letter in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ", start=10)
+}
 
 
 _ABA_WEIGHTS = (3, 7, 1, 3, 7, 1, 3, 7, 1)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from redactor.validators import aba_routing_ok, iban_ok
+from redactor.validators.bank import IBAN_LENGTHS
 
 #: Example IBANs from the SWIFT IBAN registry (each checked by hand against mod-97).
 REGISTRY_IBANS = [
@@ -128,3 +131,50 @@ class TestAbaRoutingOk:
     def test_rejects_wrong_length_and_non_digits(self, value):
         """A routing number is exactly nine ASCII digits."""
         assert not aba_routing_ok(value)
+
+
+def _iban_ok_by_the_letter(iban: str) -> bool:
+    """ISO 7064 mod 97-10 one character at a time, as the standard describes it."""
+    if not iban.isascii() or not iban.isalnum() or not iban[2:4].isdigit():
+        return False
+    if len(iban) != IBAN_LENGTHS.get(iban[:2], -1):
+        return False
+    remainder = 0
+    for char in iban[4:] + iban[:4]:
+        if char.isdigit():
+            remainder = (remainder * 10 + int(char)) % 97
+        elif "A" <= char <= "Z":
+            remainder = (remainder * 100 + ord(char) - 55) % 97
+        else:
+            return False
+    return remainder == 1
+
+
+@st.composite
+def _ibans(draw: st.DrawFn) -> str:
+    """Registry-length candidates, about half with check digits that make them valid."""
+    country = draw(st.sampled_from(["DE", "GB", "FR", "NO", "LC", "MT", "de", "XX"]))
+    length = IBAN_LENGTHS.get(country.upper(), 22) + draw(st.sampled_from([0, 0, 0, -1, 1]))
+    bban = draw(
+        st.text("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=length - 4, max_size=length - 4)
+    )
+    if draw(st.booleans()):
+        value = 0
+        for char in bban + country.upper() + "00":
+            value = value * (10 if char.isdigit() else 100) + int(char, 36)
+        check = f"{98 - value % 97:02d}"
+    else:
+        check = draw(st.text("0123456789", min_size=2, max_size=2))
+    iban = country + check + bban
+    if draw(st.integers(0, 9)) == 0:
+        iban = iban.lower() if draw(st.booleans()) else iban[:-3] + " " + iban[-2:]
+    return iban
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_ibans())
+@example("DE89370400440532013000")
+@example("de89370400440532013000")
+def test_iban_ok_equals_the_checksum_by_the_letter(iban: str) -> None:
+    """The whole-number checksum agrees with the per-character one on any input."""
+    assert iban_ok(iban) == _iban_ok_by_the_letter(iban)

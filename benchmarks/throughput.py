@@ -384,6 +384,11 @@ def adversarial_worker(n: int, seed: int, reps: int) -> int:
         ("adversarial_redact", redactor_fn),
     ]
     warm = generate(200, seed).lines
+    # Normal lines timed right before each shape, by the same engine: the per-byte ratio of
+    # a shape then compares two timings seconds apart, not this child against the parent's
+    # normal-corpus run minutes earlier, when the shared machine may have been twice as fast.
+    normal = generate(400, seed + 1).lines
+    normal_bytes = sum(len(x.encode("utf-8")) for x in normal)
     for key, make in engines:
         record: dict[str, Any] = {"key": key, "shapes": {}}
         current = "(setup)"
@@ -393,11 +398,17 @@ def adversarial_worker(n: int, seed: int, reps: int) -> int:
                 fn(line)
             for current, lines in groups.items():
                 print(f"shape {current} engine {key}", file=sys.stderr, flush=True)
+                normal_seconds, _ = best_of(_per_line(fn, normal), reps)
                 seconds, _ = best_of(_per_line(fn, lines), reps)
+                nbytes = sum(len(x.encode("utf-8")) for x in lines)
                 record["shapes"][current] = {
                     "lines": len(lines),
-                    "bytes": sum(len(x.encode("utf-8")) for x in lines),
+                    "bytes": nbytes,
                     "seconds": seconds,
+                    "normal_bytes": normal_bytes,
+                    "normal_seconds": normal_seconds,
+                    # Cost per byte of this shape over cost per byte of normal lines.
+                    "x_normal_per_byte": (seconds / nbytes) / (normal_seconds / normal_bytes),
                 }
         except Exception as exc:
             record["error"] = f"{type(exc).__name__}: {exc} (shape {current})"[:300]
@@ -614,16 +625,24 @@ def render(results: list[Result], meta: dict[str, Any]) -> str:
     adv = [r for r in results if r.by_shape]
     if adv:
         shapes = list(dict.fromkeys(s for r in adv for s in r.by_shape))
-        out += ["", "Adversarial MB/s by shape (slowest shapes bound worst-case latency):", ""]
-        out.append("| shape | " + " | ".join(r.key for r in adv) + " |")
-        out.append("|---|" + "---:|" * len(adv))
+        out += [
+            "",
+            "Adversarial MB/s by shape (slowest shapes bound worst-case latency), and each "
+            "shape's cost per byte over the same engine's on normal lines timed just before "
+            "it (goal for the redactor: at most 10x):",
+            "",
+        ]
+        out.append("| shape | " + " | ".join(f"{r.key} | x normal per byte" for r in adv) + " |")
+        out.append("|---|" + "---:|---:|" * len(adv))
         for shape in shapes:
             cells = []
             for r in adv:
                 fig = r.by_shape.get(shape)
-                cells.append(
-                    "n/a" if not fig else f"{fig['bytes'] / max(fig['seconds'], 1e-12) / MB:.2f}"
-                )
+                if not fig:
+                    cells += ["n/a", "n/a"]
+                    continue
+                cells.append(f"{fig['bytes'] / max(fig['seconds'], 1e-12) / MB:.2f}")
+                cells.append(_fmt(fig.get("x_normal_per_byte"), ".1f", "x"))
             out.append(f"| {shape} | " + " | ".join(cells) + " |")
 
     failed = [r for r in results if not r.ok]

@@ -12,6 +12,7 @@ Track data is sensitive authentication data: it is removed whole, sentinels incl
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 from redactor.detectors.base import Candidate, Detector, Hit, Trigger
 from redactor.validators import card_ok, luhn_ok
@@ -24,10 +25,8 @@ _UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
 _UUID_HEAD = re.compile(r"[0-9A-Fa-f]{4}-")
 #: Where a candidate can start inside a UUID: after its start or one of its dashes.
 _UUID_GROUP_STARTS = (0, 9, 14, 19, 24)
-#: How many digit groups :func:`_next_pan_start` reads at once (bounds its work when
-#: cards and near misses alternate in one long run).
-_WINDOW = 64
-_RUN = re.compile(rf"[0-9]+(?:[ +\-][0-9]+){{0,{_WINDOW - 1}}}")
+#: Runs of up to N digit groups, by N: :func:`_next_pan_start` reads a window at a time.
+_RUNS = {n: re.compile(rf"[0-9]+(?:[ +\-][0-9]+){{0,{n - 1}}}") for n in (16, 64, 256)}
 _SPLIT_PLAIN = re.compile(r"([ +\-])")
 _MORE_GROUPS = re.compile(r"[ +\-][0-9]")
 _PERCENT_GROUP = re.compile(r"%2[0BbDd][0-9]")
@@ -84,27 +83,43 @@ def _next_pan_start(string: str, start: int) -> int:
     """After a rejected candidate at ``start``: the next offset a card may start at.
 
     Near-miss input (a long run of digit groups, each window failing Luhn) would cost
-    one scan step and one candidate per group. This reads up to :data:`_WINDOW` groups
-    of the run ``start`` opens at once and, for each group start after ``start``, works
-    out what the card pattern would match there and whether :func:`_pan_end` accepts
-    it, from running sums over the groups instead of a regex match, a split and a join
-    per group; only windows whose length fits their issuer prefix reach Luhn. Inside a
-    group nothing can start (a candidate is not glued to a longer run), so group starts
-    are the only offsets the engine would have tried in between.
+    one scan step and one candidate per group. This reads the run ``start`` opens a
+    window of groups at a time (16, then 64, then 256: a card close by costs little, a
+    long run of near misses is read in few steps) and, for each group start after
+    ``start``, works out what the card pattern would match there and whether
+    :func:`_pan_end` accepts it, from running sums over the groups instead of a regex
+    match, a split and a join per group; only windows whose length fits their issuer
+    prefix reach Luhn. Inside a group nothing can start (a candidate is not glued to a
+    longer run), so group starts are the only offsets the engine would have tried.
 
     Returns the first group start whose candidate is a card, else the first offset not
-    checked (the end of the run, or of the window).
+    checked.
     """
     if "%" in string[max(0, start - 2) : start]:
         return start + 1  # in "%204111..." a card may start inside the first group
-    run = _RUN.match(string, start)
+    at, first, size = start, 1, 16
+    while True:
+        at, more = _walk_groups(string, at, first, size)
+        if not more:
+            return at
+        first, size = 0, min(size * 4, 256)
+
+
+def _walk_groups(string: str, start: int, first: int, size: int) -> tuple[int, bool]:
+    """Check the group starts of up to ``size`` groups from ``start``, from group ``first``.
+
+    Returns ``(offset, more)``: the first group start whose candidate is a card, or the
+    first offset not checked, with ``more`` set when that is the next group of a run
+    that goes on (read the next window from there).
+    """
+    run = _RUNS[size].match(string, start)
     if run is None:
-        return start + 1
+        return start + 1, False
     pieces = _SPLIT_PLAIN.split(run.group())
     groups = pieces[0::2]
     count = len(groups)
-    if count < 2:
-        return start + 1
+    if count <= first:
+        return start + 1, False
     separators = pieces[1::2]
     run_end = run.end()
     truncated = _MORE_GROUPS.match(string, run_end) is not None
@@ -112,39 +127,36 @@ def _next_pan_start(string: str, start: int) -> int:
     open_end = not truncated and _PERCENT_GROUP.match(string, run_end) is not None
     after = string[run_end : run_end + 1]
     last_may_end = not (after.isascii() and after.isalnum())
-    lengths = [len(group) for group in groups]
-    before = [0] * (count + 1)  # digits in the groups before group k
-    for k in range(count):
-        before[k + 1] = before[k] + lengths[k]
+    lengths = list(map(len, groups))
+    before = [0, *accumulate(lengths)]  # digits in the groups before group k
     # Per group, the first group from it on shorter than four digits, and the last group
-    # reached from it with one kind of separator.
+    # reached from it with one kind of separator (the usual run needs neither).
     short = [count] * (count + 1)
     same = [count - 1] * count
-    for k in range(count - 1, -1, -1):
-        short[k] = k if lengths[k] < 4 else short[k + 1]
-        if k < count - 1:
-            same[k] = (
-                same[k + 1] if k + 1 < count - 1 and separators[k] == separators[k + 1] else k + 1
-            )
-    # Group starts whose candidate lies wholly inside a truncated window: 19 digits
-    # ahead span at most 19 groups, and the next group may change where it ends.
-    checkable = count - 20 if truncated else count
+    if min(lengths) < 4 or len(set(separators)) > 1:
+        for k in range(count - 1, -1, -1):
+            short[k] = k if lengths[k] < 4 else short[k + 1]
+            if k < count - 2 and separators[k] == separators[k + 1]:
+                same[k] = same[k + 1]
+            elif k < count - 1:
+                same[k] = k + 1
     last = count - 1
     digits = before[count]
     reach = 0  # the furthest group a match from group k spans with 19 digits at most
-    offset = start
-    for k in range(1, count):
-        offset += lengths[k - 1] + 1
-        if k > checkable:
-            return offset
+    offset = start + sum(lengths[:first]) + first
+    for k in range(first, count):
+        if k > first:
+            offset += lengths[k - 1] + 1
         base = before[k]
+        if truncated and digits - base <= 19:
+            return offset, True  # where the match ends depends on groups not read yet
         if open_end and digits - base < 19:  # exactly, as the engine would
             match = _PAN.match(string, offset)
             if match is not None and _pan_end(string, offset, match.group()):
-                return offset
+                return offset, False
             continue
         if digits - base < 12:  # nothing from here to the end of the run is long enough
-            return run_end
+            return run_end, False
         # The pattern takes as many digits as it can, 12 to 19, and backs off to a
         # group end not followed by a letter or digit.
         if reach < k:
@@ -157,7 +169,7 @@ def _next_pan_start(string: str, start: int) -> int:
             continue
         if end == k:  # one group of 12 to 19 digits: the contiguous case, done exactly
             if _pan_end(string, offset, groups[k]):
-                return offset
+                return offset, False
             continue
         if lengths[k] < 4:
             continue  # a short first group is all that is kept: too few digits
@@ -172,9 +184,9 @@ def _next_pan_start(string: str, start: int) -> int:
             if 12 <= total <= 19 and total in allowed and luhn_ok("".join(groups[k : j + 1])):
                 dashed = "-" in separators[k:end]
                 if not (dashed and _inside_uuid(string, offset)):
-                    return offset
+                    return offset, False
                 break
-    return offset + 1 if truncated else run_end
+    return run_end, False
 
 
 def _resolve_pan(candidate: Candidate) -> Hit | None:

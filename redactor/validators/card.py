@@ -26,9 +26,10 @@ def luhn_ok(digits: str) -> bool:
     """
     if not digits or not digits.isascii() or not digits.isdigit():
         return False
-    kept = digits[::-2]  # from the last digit leftwards, every other one
-    doubled = digits[-2::-2].translate(_DOUBLED)
-    return (sum(map(int, kept)) + sum(map(int, doubled))) % 10 == 0
+    # From the last digit leftwards every other one is kept, the others doubled; summed
+    # as ASCII codes (each digit counts 48 too much), which sum() adds at C speed.
+    total = sum((digits[::-2] + digits[-2::-2].translate(_DOUBLED)).encode())
+    return (total - 48 * len(digits)) % 10 == 0
 
 
 # (prefix low, prefix high, allowed lengths). Prefixes are compared on as many leading

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from redactor.validators import card_ok, luhn_ok
 
@@ -173,3 +175,16 @@ class TestCardOk:
         """A card number with a wrong check digit is rejected despite a good prefix."""
         changed = number[:-1] + str((int(number[-1]) + 1) % 10)
         assert not card_ok(changed)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text("0123456789", min_size=1, max_size=25))
+@example("4111111111111111")
+@example("0")
+def test_luhn_ok_equals_the_textbook_algorithm(digits: str) -> None:
+    """The byte-sum Luhn agrees with doubling every second digit from the right by hand."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    assert luhn_ok(digits) == (total % 10 == 0)

@@ -23,9 +23,9 @@ instead of spending half a second compiling it (see :mod:`redactor.backends`).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import gzip
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -47,6 +47,7 @@ from redactor.errors import PolicyError
 from redactor.policy import Policy
 from redactor.redactor import Redactor
 from redactor.stream import LineStream
+from redactor.workers import WorkerLost, WorkerPool
 
 __all__ = ["main"]
 
@@ -69,14 +70,14 @@ def _split_terminator(raw: bytes) -> tuple[str, bytes]:
 _worker: tuple[Redactor, int] | None = None  # (redactor, max line bytes) in a worker
 
 
-def _start_worker(policy_path: str | None, max_line: int, compiled: object = None) -> None:
+def _start_worker(compiled: object, policy_path: str | None, max_line: int) -> None:
     """Compile the policy once in each worker process.
 
     Args:
-        policy_path: the policy file, or None for the default policy.
-        max_line: the line length limit.
         compiled: what the main process compiled (its Hyperscan database), so the
             worker does not compile it again (see :func:`redactor.backends.export_compiled`).
+        policy_path: the policy file, or None for the default policy.
+        max_line: the line length limit.
     """
     global _worker
     import_compiled(compiled)
@@ -213,18 +214,39 @@ class _Redact:
             for batch in self._batches(fd):
                 self._write(batch, None)
             return
-        batches: deque[_Batch] = deque()
-
-        def jobs() -> Iterator[tuple[bytes, bool]]:
+        compiled = export_compiled()
+        pool = WorkerPool(
+            self.workers, _start_worker, (self.policy, self.max_line), greeting=lambda: compiled
+        )
+        # Results are written in reading order; a few batches per worker in flight keep
+        # them busy without reading all of the input ahead.
+        pending: deque[tuple[_Batch, concurrent.futures.Future[tuple[bytes, list[int]]]]]
+        pending = deque()
+        try:
             for batch in self._batches(fd):
-                batches.append(batch)  # results come back in this same order
-                yield batch.data, batch.last_terminated
+                job = (batch.data, batch.last_terminated)
+                pending.append((batch, pool.call(_redact_in_worker, job)))
+                while len(pending) > 2 * self.workers:
+                    self._write_result(*pending.popleft())
+            while pending:
+                self._write_result(*pending.popleft())
+        finally:
+            pool.close()
 
-        context = multiprocessing.get_context("spawn")
-        start = (self.policy, self.max_line, export_compiled())
-        with context.Pool(self.workers, _start_worker, start) as pool:
-            for done in pool.imap(_redact_in_worker, jobs()):
-                self._write(batches.popleft(), done)
+    def _write_result(
+        self, batch: _Batch, future: concurrent.futures.Future[tuple[bytes, list[int]]]
+    ) -> None:
+        """Write a worker's result; redo the batch here if its worker died (OOM killer)."""
+        try:
+            done: tuple[bytes, list[int]] | None = future.result()
+        except WorkerLost:
+            print(
+                f"redactor: a worker process died; its batch (from line {batch.first_line + 1})"
+                " is redacted in the main process instead",
+                file=sys.stderr,
+            )
+            done = None
+        self._write(batch, done)
 
 
 def _redact_main(args: argparse.Namespace) -> int:

@@ -8,12 +8,8 @@ after a crash starts again).
 
 from __future__ import annotations
 
-import contextlib
-import pickle
-import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from redactor import Policy, Redactor, default_redactor
 from redactor.backends import import_compiled
@@ -22,16 +18,11 @@ from sidecar.config import RetentionConfig
 from sidecar.pipeline.classify import Classifier
 from sidecar.pipeline.process import Processed, Processor
 
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
-
-__all__ = ["build_processor", "compile_redactor", "imported_databases", "run", "serve"]
+__all__ = ["build_processor", "compile_redactor", "imported_databases", "init", "run"]
 
 _WORKER: Processor | None = None
 #: How many compiled databases this worker took over from the main process.
 _IMPORTED = 0
-#: How long a worker waits for the compiled database before compiling its own.
-HANDOVER_S = 30.0
 
 
 def build_processor(policy: Path | None, retention: RetentionConfig) -> Processor:
@@ -46,50 +37,13 @@ def compile_redactor(policy: Path | None) -> Redactor:
     return Redactor(Policy.from_toml(policy)) if policy is not None else default_redactor()
 
 
-def serve(conn: Connection, policy: Path | None, retention: RetentionConfig) -> None:
-    """A worker's whole life: take over the compiled database, then run jobs until told.
-
-    Jobs arrive as ``(function, args)`` and each gets one reply, ``(True, result)`` or
-    ``(False, exception)``. ``None`` or an end-of-file (the main process is gone) ends
-    the worker.
-    """
+def init(greeting: object, policy: Path | None, retention: RetentionConfig) -> None:
+    """A worker's set-up: take over the compiled database (if any), build the processor."""
     global _WORKER, _IMPORTED
-    # The main process owns shutdown: Ctrl-C in a terminal reaches the whole process
-    # group and must not kill workers under in-flight batches. SIGTERM stays fatal: a
-    # SIGTERM to the group (systemd) stops them, and the main process finishes the
-    # batches they held itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # If the main process is slow or gone, the worker compiles on its own instead.
-    if conn.poll(HANDOVER_S):
-        with contextlib.suppress(EOFError):
-            _IMPORTED = import_compiled(conn.recv())
+    if greeting is not None:
+        _IMPORTED = import_compiled(greeting)
     _WORKER = build_processor(policy, retention)
     heap.settle()
-    while True:
-        try:
-            job = conn.recv()
-        except EOFError:
-            return
-        if job is None:
-            return
-        fn, args = job
-        try:
-            reply: tuple[bool, object] = (True, fn(*args))
-        except Exception as exc:
-            reply = (False, _portable(exc))
-        try:
-            conn.send(reply)
-        except OSError:  # the main process is gone
-            return
-
-
-def _portable(exc: Exception) -> Exception:
-    """``exc`` if it survives pickling, else one that names its type (never its text)."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__} in a worker (not picklable)")
-    return exc
 
 
 def imported_databases() -> int:

@@ -388,3 +388,62 @@ class TestWorkers:
         assert PAN.encode() not in pooled.stdout
         assert b"MIIEsecretbody" not in pooled.stdout
         assert pooled.stdout.count(b"\n") == len(lines)
+
+    def test_a_worker_killed_mid_stream_costs_nothing(self) -> None:
+        """kill -9 of a worker: its batch is redone here, the output is still complete.
+
+        ``multiprocessing.Pool`` lost the killed worker's batch and ``imap`` waited for it
+        forever: the command hung with its output cut short.
+        """
+        import os
+        import signal
+        import time
+
+        lines = [f"req-{i} status=200 pan {PAN if i % 5 == 0 else i}" for i in range(200_000)]
+        data = ("\n".join(lines) + "\n").encode()
+        single = run(stdin=data)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "redactor", "--workers", "2"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        writer = threading.Thread(target=lambda: (child.stdin.write(data), child.stdin.close()))
+        writer.start()
+        first = child.stdout.read(4096)  # workers are running batches now
+        workers = _children(child.pid)
+        deadline = time.monotonic() + 30
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            workers = _children(child.pid)
+        assert workers, "no worker processes found"
+        os.kill(workers[0], signal.SIGKILL)
+        watchdog = threading.Timer(60, child.kill)  # a hang fails the test, not CI
+        watchdog.start()
+        try:
+            rest = child.stdout.read()  # to the end: the command does not hang
+            writer.join()
+            assert child.stderr is not None
+            stderr = child.stderr.read()
+        finally:
+            watchdog.cancel()
+        assert child.wait(timeout=60) == 0, stderr
+        assert first + rest == single.stdout
+        assert PAN.encode() not in first + rest
+        assert b"a worker process died" in stderr and b"req-" not in stderr
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes of ``pid`` (from /proc; not its resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in command:
+                found.append(int(entry.name))
+    return found

@@ -9,7 +9,7 @@ Neither uses ``multiprocessing.Pool`` nor ``concurrent.futures.ProcessPoolExecut
 * ``ProcessPoolExecutor`` notices a death, but its workers share one result pipe: a
   worker killed while writing a result (a big batch's result takes a while) leaves half
   a message there, its manager thread waits for the rest forever, no future completes
-  again and exit hangs joining that thread (9 of 13 kill timings hung in a test here).
+  again and exit hangs joining that thread (8 of 21 kill timings hung in a test here).
 
 Here each worker has its own pipe, fed and read by its own thread, one job at a time:
 a death is an end of file on that pipe alone. The job it held fails with

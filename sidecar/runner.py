@@ -278,9 +278,15 @@ class Runner:
         deliverer = asyncio.create_task(self._deliver(source, fmt, queue))
         try:
             await self._feed(source, fmt, queue)
-        finally:
             await queue.put(None)
-        await deliverer
+            await deliverer
+        except BaseException:
+            # Cancelled when a stop outlasts the shutdown timeout (or the source failed):
+            # the deliverer may be stuck behind a full sink with the queue full, so waiting
+            # to hand it the end marker would never return. What it holds was not
+            # checkpointed and is replayed on the next start.
+            deliverer.cancel()
+            raise
 
     async def _feed(
         self,

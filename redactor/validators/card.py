@@ -59,32 +59,28 @@ _IIN_RANGES: tuple[tuple[int, int, frozenset[int]], ...] = (
 )
 
 
-def _by_four_digit_prefix() -> dict[int, frozenset[int]]:
-    """Expand the ranges into, per length, the set of allowed four-digit prefixes.
+def _lengths_by_prefix() -> tuple[frozenset[int], ...]:
+    """Expand the ranges into, per four-digit prefix (0000-9999), the lengths allowed.
 
-    Every range is at most four digits wide, so membership of ``int(digits[:4])`` is
-    exact, and one set lookup replaces a loop over the table on the hot path.
+    Every range is at most four digits wide, so ``int(digits[:4])`` indexes the table
+    exactly, and one lookup replaces a loop over the ranges on the hot path.
     """
-    table: dict[int, set[int]] = {}
+    table: list[frozenset[int]] = [frozenset()] * 10_000
     for low, high, lengths in _IIN_RANGES:
         scale = 10 ** (4 - len(str(low)))
-        for length in lengths:
-            table.setdefault(length, set()).update(range(low * scale, (high + 1) * scale))
-    return {length: frozenset(prefixes) for length, prefixes in table.items()}
+        for prefix in range(low * scale, (high + 1) * scale):
+            table[prefix] = table[prefix] | lengths
+    return tuple(table)
 
 
-_IIN_BY_LENGTH = _by_four_digit_prefix()
-#: Per four-digit prefix (0000-9999), the card lengths its issuer range allows: rules
-#: out most windows of a run of digit groups without building their digits.
-LENGTHS_BY_PREFIX: tuple[frozenset[int], ...] = tuple(
-    frozenset(length for length, prefixes in _IIN_BY_LENGTH.items() if prefix in prefixes)
-    for prefix in range(10_000)
-)
-_NONE: frozenset[int] = frozenset()
+#: Per four-digit prefix, the card lengths its issuer range allows. Besides checking a
+#: whole number, it rules out most windows of a run of digit groups without building
+#: their digits.
+LENGTHS_BY_PREFIX = _lengths_by_prefix()
 
 
 def _iin_ok(digits: str) -> bool:
-    return int(digits[:4]) in _IIN_BY_LENGTH.get(len(digits), _NONE)
+    return len(digits) in LENGTHS_BY_PREFIX[int(digits[:4])]
 
 
 def card_ok(digits: str) -> bool:

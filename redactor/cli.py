@@ -214,9 +214,10 @@ class _Redact:
             for batch in self._batches(fd):
                 self._write(batch, None)
             return
-        compiled = export_compiled()
+        # The database compiled here is serialized in the pool's greeting thread, while
+        # the workers start.
         pool = WorkerPool(
-            self.workers, _start_worker, (self.policy, self.max_line), greeting=lambda: compiled
+            self.workers, _start_worker, (self.policy, self.max_line), greeting=export_compiled
         )
         # Results are written in reading order; a few batches per worker in flight keep
         # them busy without reading all of the input ahead.

@@ -14,10 +14,11 @@ started again.
 Start-up: compiling a redactor takes about half a second, most of it the Hyperscan
 database. The main process compiles that database in a thread while the workers import
 (and while it imports and opens everything else), then sends it to each worker as its
-greeting, before the first batch; each worker then only builds the cheap rest. (The main process
-reuses it too, for the filter on its own log lines.) The command line starts the workers
-before it imports the rest of the sidecar, and what runs inside a worker lives in
-:mod:`sidecar.pipeline.in_worker`, which imports no more than processing needs.
+greeting, before the first batch; each worker then only builds the cheap rest. (The
+main process reuses it too, for the filter on its own log lines.) The command line
+starts the workers before it imports the rest of the sidecar, and what runs inside a
+worker lives in :mod:`sidecar.pipeline.in_worker`, which imports no more than
+processing needs.
 """
 
 from __future__ import annotations

@@ -178,6 +178,12 @@ class Scanner:
         self._custom = tuple(custom)
         self._timeout = timeout
         self._prefixes = tuple(f"d{i}_" for i in range(len(self._detectors)))
+        # Each detector's span groups under their names in the combined pattern, so a
+        # candidate's span is read without building a name per group per candidate.
+        self._group_names = tuple(
+            tuple(p + name for name in d.groups)
+            for d, p in zip(self._detectors, self._prefixes, strict=True)
+        )
         bodies = [
             _prefixed(d.pattern, p) for d, p in zip(self._detectors, self._prefixes, strict=True)
         ]
@@ -302,18 +308,18 @@ class Scanner:
         self, index: int, match: re.Match[str], floor: int, skips: dict[int, int]
     ) -> Hit | None:
         detector = self._detectors[index]
-        prefix = self._prefixes[index]
         start, end = -1, -1
-        for name in detector.groups:
-            start, end = match.span(prefix + name)
+        for name in self._group_names[index]:
+            start, end = match.span(name)
             if start >= 0:
                 break
-        if start < 0:
+        grouped = start >= 0
+        if not grouped:
             start, end = match.span()
         if detector.resolve is None:
             hit: Hit | None = Hit(start, end, detector.kind)
         else:
-            candidate = Candidate(match, prefix, start, end, floor)
+            candidate = Candidate(match, self._prefixes[index], start, end, floor, grouped)
             hit = detector.resolve(candidate)
             if hit is None and candidate.skip_to:
                 skips[index] = candidate.skip_to
@@ -370,6 +376,7 @@ class Scanner:
         keys = self._key_starts(text) if subset & self._keyed else []
         key_at = 0
         keyed_first = self._keyed_first
+        by_char = self._by_char
         # Detector -> offset before which it rejects every candidate (Candidate.skip_to).
         skips: dict[int, int] = {}
         unkeyed: frozenset[int] | None = None
@@ -393,7 +400,8 @@ class Scanner:
                 start, first = key, keyed_first
             hit = None
             index = first
-            for index in self._able_to_start(text[start]):
+            able = by_char.get(text[start]) or self._able_to_start(text[start])
+            for index in able:
                 if index < first or index not in subset:
                     continue
                 if skips and skips.get(index, 0) > start:

@@ -51,6 +51,9 @@ def shape_of(text: str) -> bytes:
 
 
 _NOTHING: frozenset[int] = frozenset()
+#: Word starts in ASCII text: a letter after a non-alphanumeric (or at the start of the
+#: searched slice), or a capital after a non-capital (a camelCase hump).
+_WORD_STARTS = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]|(?<![A-Z])[A-Z]")
 _DIGIT, _BACKSLASH, _PERCENT = ord("0"), ord("\\"), ord("%")
 _WORD = frozenset(b"0Aa")
 
@@ -201,9 +204,18 @@ class Prefilter:
         # shorter term inside it is ("api_key"). So every word start inside the matched
         # key is offered; the forward detector decides.
         end = len(text)
+        ascii_only = text.isascii()
         starts: list[int] = []
         for match in reversed(list(pattern.finditer(lowered[::-1]))):
             first, last = end - match.end(), end - match.start()
+            if ascii_only:
+                # The rule of the loop below as one regex, on a slice: its first letter
+                # counts whatever stands before it, as in the loop.
+                words = _WORD_STARTS.finditer(text[first:last])
+                starts.extend(first + m.start() for m in words)
+                if not starts or starts[-1] < first:
+                    starts.append(first)
+                continue
             previous = " "
             for position in range(first, last):
                 char = text[position]

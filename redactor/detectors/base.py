@@ -35,16 +35,25 @@ __all__ = ["Candidate", "Detector", "Hit", "Resolver", "Trigger"]
 class Candidate:
     """A regex match of one detector, with the detector's own group names."""
 
-    __slots__ = ("_match", "_prefix", "end", "floor", "skip_to", "start", "string")
+    __slots__ = ("_match", "_prefix", "end", "floor", "grouped", "skip_to", "start", "string")
 
     def __init__(
-        self, match: re.Match[str], prefix: str, start: int, end: int, floor: int = 0
+        self,
+        match: re.Match[str],
+        prefix: str,
+        start: int,
+        end: int,
+        floor: int = 0,
+        grouped: bool = True,
     ) -> None:
         self._match = match
         self._prefix = prefix
         self.string = match.string
         self.start = start
         self.end = end
+        #: Whether ``start``/``end`` are the span of one of the detector's groups (the
+        #: first that took part, in the detector's order) rather than the whole match.
+        self.grouped = grouped
         #: Hits must not start before this offset (text before it is already decided).
         self.floor = floor
         #: Set by a resolver that rejects: it would also reject every candidate of its

@@ -100,24 +100,27 @@ def _full_key(string: str, start: int, end: int) -> str:
     return string[start:end]
 
 
-def _make_resolver(catalog: KeyCatalog, groups: tuple[str, ...], key_group: str) -> Resolver:
+def _make_resolver(catalog: KeyCatalog, key_group: str) -> Resolver:
+    """Resolve a key=value candidate: the key's kind, and the value as the span.
+
+    The candidate's span is already the first value group that took part (the engine
+    reads the detector's groups in order); when none did, only the object/array form
+    matched, which is structural redaction's job.
+    """
+
     def resolve(candidate: Candidate) -> Hit | None:
         if key_group == "ke":
             key_start, key_end = candidate.origin, candidate.span("ke")[0]
         else:
             key_start, key_end = candidate.span(key_group)
         kind = catalog.kind_of(_full_key(candidate.string, key_start, key_end))
-        if kind is None:
+        if kind is None or not candidate.grouped:
             return None
-        for name in groups:
-            start, end = candidate.span(name)
-            if start >= 0:
-                if candidate.string.startswith("-----BEGIN", start):
-                    # A key block: leave it to the private key detector, which takes the
-                    # whole block instead of its first word.
-                    return None
-                return Hit(start, end, kind)
-        return None  # only the object/array form matched: structural redaction's job
+        if candidate.string.startswith("-----BEGIN", candidate.start):
+            # A key block: leave it to the private key detector, which takes the whole
+            # block instead of its first word.
+            return None
+        return Hit(candidate.start, candidate.end, kind)
 
     return resolve
 
@@ -165,7 +168,7 @@ def keyed_detectors(catalog: KeyCatalog) -> tuple[Detector, ...]:
             kind="key",
             pattern=pattern,
             groups=value_groups,
-            resolve=_make_resolver(catalog, value_groups, "ke"),
+            resolve=_make_resolver(catalog, "ke"),
             trigger=Trigger(keyed=True),
         ),
         Detector(
@@ -173,7 +176,7 @@ def keyed_detectors(catalog: KeyCatalog) -> tuple[Detector, ...]:
             kind="key",
             pattern=xml,
             groups=("v",),
-            resolve=_make_resolver(catalog, ("v",), "k"),
+            resolve=_make_resolver(catalog, "k"),
             trigger=Trigger(anchors=("</",)),
         ),
     )

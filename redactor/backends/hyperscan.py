@@ -167,8 +167,18 @@ def import_databases(exported: Exported) -> int:
     return len(loaded)
 
 
-def _collect(pattern: int, _start: int, _end: int, _flags: int, found: set[int]) -> None:
-    found.add(pattern)
+#: Matches one text may report before its scan is cut short (see ``subset``).
+CALLBACK_LIMIT = 64
+
+
+def _collect(pattern: int, _start: int, _end: int, _flags: int, found: list[int]) -> bool:
+    """Note a match; ask Hyperscan to stop once the text has reported too many."""
+    found.append(pattern)
+    return len(found) > CALLBACK_LIMIT
+
+
+def _gather(pattern: int, _start: int, _end: int, _flags: int, found: list[int]) -> None:
+    found.append(pattern)
 
 
 class HyperscanPrefilter:
@@ -210,7 +220,11 @@ class HyperscanPrefilter:
         self._owners = tuple(owners)
         self._always = pure.owners.get(("always", ""), frozenset())
         self._empty = not expressions  # then only "always" detectors, handled above
-        self._db = _database(tuple(expressions), tuple(flags))
+        self._expressions = tuple(expressions)
+        self._flags = tuple(flags)
+        self._db = _database(self._expressions, self._flags)
+        #: The same patterns, each reported at most once per scan: compiled on first use.
+        self._flood: hyperscan.Database | None = None
         self._local = threading.local()
         self._unions: dict[frozenset[int], frozenset[int]] = {}
 
@@ -223,16 +237,46 @@ class HyperscanPrefilter:
     def subset(self, text: str) -> frozenset[int]:
         """Return the indices of the detectors that can match in ``text``.
 
-        The single-text path of logging integrations: one scan, a set of pattern ids,
-        and a cached union of their detectors.
+        The single-text path of logging integrations: one scan, the pattern ids it
+        reports, and a cached union of their detectors.
+
+        Hyperscan calls back into Python once per match, and hostile text (thousands of
+        ``@``, long runs of digit groups) matches a trigger at nearly every byte: the
+        callbacks alone then cost 20-50 times the scan. After :data:`CALLBACK_LIMIT`
+        matches the scan stops and the text is scanned again with a database of the
+        same patterns flagged ``HS_FLAG_SINGLEMATCH``, which reports each pattern once
+        at most. That database is not the only one because the batch path needs every
+        match to tell lines apart, and because it scans normal lines about 20 % slower
+        (measured): normal lines report a handful of matches and never reach the limit.
+        It is compiled the first time a text needs it (about a second, once per
+        process).
         """
         if self._empty:
             return self._always
-        patterns: set[int] = set()
+        patterns: list[int] = []
         scratch = self._local.__dict__.get("scratch") or self._scratch()
-        # Positional arguments: the binding parses keywords by name on every call, which
-        # is a measurable share of a call on a short log line.
-        self._db.scan(text.encode("utf-8", "surrogatepass"), _collect, 0, patterns, scratch)  # type: ignore[arg-type]
+        try:
+            # Positional arguments: the binding parses keywords by name on every call,
+            # which is a measurable share of a call on a short log line.
+            self._db.scan(text.encode("utf-8", "surrogatepass"), _collect, 0, patterns, scratch)  # type: ignore[arg-type]
+        except hyperscan.ScanTerminated:
+            return self._flood_subset(text)
+        return self._union(frozenset(patterns)) if patterns else _NOTHING
+
+    def _flood_subset(self, text: str) -> frozenset[int]:
+        """:meth:`subset` of a text with too many matches: each pattern reported once."""
+        flood = self._flood
+        if flood is None:
+            single = hyperscan.HS_FLAG_SINGLEMATCH
+            flood = self._flood = _database(
+                self._expressions, tuple(f | single for f in self._flags)
+            )
+        local = self._local.__dict__
+        scratch = local.get("flood_scratch")
+        if scratch is None:
+            scratch = local["flood_scratch"] = hyperscan.Scratch(flood)
+        patterns: list[int] = []
+        flood.scan(text.encode("utf-8", "surrogatepass"), _gather, 0, patterns, scratch)  # type: ignore[arg-type]
         return self._union(frozenset(patterns)) if patterns else _NOTHING
 
     def probe_function(self) -> Callable[[str], frozenset[int] | None]:
@@ -254,14 +298,19 @@ class HyperscanPrefilter:
         union = self._union
         local = self._local
         make_scratch = self._scratch
+        flood = self._flood_subset
+        terminated = hyperscan.ScanTerminated
 
         def probe(text: str) -> frozenset[int] | None:
             if "\\u" in text or "\\/" in text:
                 return None
-            patterns: set[int] = set()
+            patterns: list[int] = []
             # threading.local: ``local.__dict__`` is the calling thread's own dict.
             scratch = local.__dict__.get("scratch") or make_scratch()
-            scan(text.encode("utf-8", "surrogatepass"), _collect, 0, patterns, scratch)  # type: ignore[arg-type]
+            try:
+                scan(text.encode("utf-8", "surrogatepass"), _collect, 0, patterns, scratch)  # type: ignore[arg-type]
+            except terminated:  # too many matches: see ``subset``
+                return flood(text)
             return union(frozenset(patterns)) if patterns else _NOTHING
 
         return probe

@@ -183,6 +183,27 @@ class TestPrefilter:
             for name, redactor in FILTERED.items():
                 assert redactor.redact_line(line) == expected, name
 
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.sampled_from(["@", "1234-", "4111 1111 1111 111 ", "DE00 ", "a@", "=", "+1 "]),
+        st.integers(70, 400),
+        planted_text(st.text(string.printable, max_size=20)),
+        st.integers(0, 2),
+    )
+    def test_texts_with_more_matches_than_the_callback_limit(
+        self, piece: str, times: int, planted: str, where: int
+    ) -> None:
+        """A text past Hyperscan's callback limit is re-scanned, never under-reported.
+
+        Each piece repeated this often makes a trigger match more than
+        ``CALLBACK_LIMIT`` times: the single-match database then decides which
+        detectors run, and the findings must still be the unfiltered scan's.
+        """
+        flood = piece * times
+        text = [planted + flood, flood + planted, flood + planted + flood][where]
+        agree(FILTERED, UNFILTERED, text)
+        assert FILTERED["hyperscan"].redact(text) == UNFILTERED.redact(text)
+
     @SETTINGS
     @given(arbitrary_text(80))
     def test_arbitrary_text(self, text: str) -> None:

@@ -169,6 +169,8 @@ def import_databases(exported: Exported) -> int:
 
 #: Matches one text may report before its scan is cut short (see ``subset``).
 CALLBACK_LIMIT = 64
+#: Matches per line a batch may report before it is scanned line by line (``select``).
+BATCH_CALLBACKS_PER_LINE = 16
 
 
 def _collect(pattern: int, _start: int, _end: int, _flags: int, found: list[int]) -> bool:
@@ -337,11 +339,22 @@ class HyperscanPrefilter:
         encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
         starts = [0, *accumulate(len(chunk) + 1 for chunk in encoded)]
         hits: dict[int, set[int]] = {}
+        # Realistic logs report well under one match per line; a batch of hostile lines
+        # (see ``subset``) reports one per byte. Past this many, each line is scanned on
+        # its own, where the single-match database takes over.
+        limit = CALLBACK_LIMIT + BATCH_CALLBACKS_PER_LINE * len(texts)
+        calls = 0
 
-        def record(pattern: int, _start: int, end: int, _flags: int, _context: object) -> None:
+        def record(pattern: int, _start: int, end: int, _flags: int, _context: object) -> bool:
+            nonlocal calls
             hits.setdefault(bisect_right(starts, end - 1) - 1, set()).add(pattern)
+            calls += 1
+            return calls > limit
 
-        self._db.scan(b"\n".join(encoded), match_event_handler=record, scratch=self._scratch())
+        try:
+            self._db.scan(b"\n".join(encoded), match_event_handler=record, scratch=self._scratch())
+        except hyperscan.ScanTerminated:
+            return [self.subset(text) for text in texts]
         result = [_NOTHING] * len(texts)
         for line, patterns in hits.items():
             result[line] = self._union(frozenset(patterns))

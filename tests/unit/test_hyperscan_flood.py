@@ -44,3 +44,27 @@ def test_normal_lines_never_reach_the_limit() -> None:
 
     batch._db.scan(line.encode(), note)
     assert 0 < len(found) < CALLBACK_LIMIT
+
+
+def test_a_batch_of_flooded_lines_is_scanned_line_by_line() -> None:
+    """A batch past its callback budget falls back to per-line scans, same output."""
+    redactor = Redactor(backend="hyperscan")
+    batch = redactor._scanner._batch
+    assert isinstance(batch, HyperscanPrefilter)
+    pure = redactor._scanner._prefilter
+    lines = [*FLOODS.values(), "pay 4111 1111 1111 1111 to ana@example.com", "GET /healthz 200"]
+    assert batch.select(lines) == [pure.subset(line) for line in lines]
+    assert batch._flood is not None  # per-line scans, each flooded line rescanned
+    expected = Redactor(backend="python").redact_lines(lines)
+    assert redactor.redact_lines(lines) == expected
+    assert "4111 1111 1111 1111" not in expected[-2]
+
+
+def test_a_normal_batch_stays_one_scan() -> None:
+    """Ordinary lines never exhaust the budget: no per-line rescans, no second database."""
+    redactor = Redactor(backend="hyperscan")
+    batch = redactor._scanner._batch
+    assert isinstance(batch, HyperscanPrefilter)
+    lines = ["2024-03-14 INFO pay 4111 1111 1111 1111 to ana@example.com user=7"] * 500
+    assert all(batch.select(lines))
+    assert batch._flood is None

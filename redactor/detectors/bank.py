@@ -10,6 +10,7 @@ so routing numbers are only found after a label such as "routing" or "ABA".
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 from redactor.detectors.base import Candidate, Detector, Hit, Trigger
 from redactor.validators import aba_routing_ok, iban_ok
@@ -19,8 +20,10 @@ __all__ = ["BANK_DETECTORS"]
 
 #: How many groups :func:`_next_iban_start` reads at once.
 _WINDOW = 64
-#: One group of capitals and digits and the single space after it, before another.
-_GROUP = re.compile(r"[A-Z0-9]+ (?=[A-Z0-9])")
+#: Up to that many more groups of capitals and digits, single-spaced, after the first.
+_RUN = re.compile(rf"[A-Z0-9]+(?: [A-Z0-9]+){{0,{_WINDOW}}}")
+#: A run that goes on past the groups read.
+_GROUP_AFTER = re.compile(r" [A-Z0-9]")
 
 
 def _iban_end(string: str, start: int, text: str) -> int:
@@ -45,22 +48,46 @@ def _iban_end(string: str, start: int, text: str) -> int:
 def _next_iban_start(string: str, start: int) -> int:
     """After a rejected candidate at ``start``: the next offset an IBAN may start at.
 
-    Walks the space-separated groups of capitals and digits that follow (at most
-    :data:`_WINDOW`), trying only group starts whose first two letters name a country:
-    near-miss input ("DE00 AB12 DE00 ...") would otherwise cost a scan step per group.
-    Inside a group nothing can start (an IBAN is not glued to a longer word).
+    Reads the space-separated groups of capitals and digits that follow (at most
+    :data:`_WINDOW`) in one match and tries only group starts whose first two letters
+    name a country: near-miss input ("DE00 AB12 DE00 ...") would otherwise cost a scan
+    step per group. Inside a group nothing can start (an IBAN is not glued to a longer
+    word). An IBAN must end where a group ends (the character after it may not be a
+    letter or digit), so the running length of the groups decides most starts without
+    a regex match; only starts whose country's length lands on a group end reach the
+    checksum, and a start whose IBAN would reach past the groups read is checked by
+    the resolver's own match.
     """
-    at = start
-    for _ in range(_WINDOW):
-        step = _GROUP.match(string, at)
-        if step is None:
-            break
-        at = step.end()
-        if string[at : at + 2] in IBAN_LENGTHS:
-            match = _IBAN.match(string, at)
-            if match is not None and _iban_end(string, at, match.group()):
-                return at
-    return at + 1
+    run = _RUN.match(string, start)
+    if run is None:
+        return start + 1
+    groups = run.group().split(" ")
+    count = len(groups)
+    before = [0, *accumulate(map(len, groups))]  # characters in the groups before group k
+    ends = {total: k for k, total in enumerate(before)}
+    run_end = run.end()
+    truncated = _GROUP_AFTER.match(string, run_end) is not None
+    last_may_end = not string[run_end : run_end + 1].isalnum()
+    offset = start
+    for k in range(1, count):
+        offset += len(groups[k - 1]) + 1
+        group = groups[k]
+        length = IBAN_LENGTHS.get(group[:2])
+        if length is None or len(group) < 4 or not group[2:4].isdigit():
+            continue
+        target = before[k] + length
+        if target > before[count]:
+            if truncated:  # the IBAN would end in groups not read: check it exactly
+                match = _IBAN.match(string, offset)
+                if match is not None and _iban_end(string, offset, match.group()):
+                    return offset
+            continue
+        j = ends.get(target)
+        if j is None or (j == count and not last_may_end):
+            continue  # ends inside a group, or glued to what follows the run
+        if iban_ok("".join(groups[k:j])):
+            return offset
+    return offset + 1
 
 
 def _resolve_iban(candidate: Candidate) -> Hit | None:

@@ -9,6 +9,8 @@ redaction without it.
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +110,34 @@ def test_redaction_is_the_same_without_the_look_ahead(string: str) -> None:
     """The engine's output with the skip equals its output trying every offset."""
     slow = redacted_without_look_ahead(REDACTOR, bank, "_next_iban_start", string)
     assert REDACTOR.redact(string) == slow
+
+
+_GROUP = re.compile(r"[A-Z0-9]+ (?=[A-Z0-9])")
+
+
+def _next_iban_start_group_by_group(string: str, start: int) -> int:
+    """The look-ahead as first written: one regex match and one resolution per group."""
+    at = start
+    for _ in range(bank._WINDOW):
+        step = _GROUP.match(string, at)
+        if step is None:
+            break
+        at = step.end()
+        if string[at : at + 2] in IBAN_LENGTHS:
+            match = _IBAN.match(string, at)
+            if match is not None and _iban_end(string, at, match.group()):
+                return at
+    return at + 1
+
+
+@settings(max_examples=600, deadline=None)
+@given(runs())
+@example("AB12 " * 70 + "DE89 3704 0044 0532 0130 00")
+@example("DE00 " + "AB12 " * 62 + "DE89 3704 0044 0532 0130 00x")
+def test_look_ahead_equals_resolving_group_by_group(string: str) -> None:
+    """Running lengths over the groups give the offset the per-group resolution gives."""
+    for start in range(len(string)):
+        match = _IBAN.match(string, start)
+        if match is not None and not _iban_end(string, start, match.group()):
+            expected = _next_iban_start_group_by_group(string, start)
+            assert _next_iban_start(string, start) == expected, start

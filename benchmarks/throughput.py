@@ -214,7 +214,12 @@ def measure_batched(
 
 
 def measure_core(
-    redactor: RedactorLike, corpus: Corpus, reps: int, batch: int, slice_lines: int
+    redactor: RedactorLike,
+    corpus: Corpus,
+    reps: int,
+    batch: int,
+    slice_lines: int,
+    engines_by_backend: dict[str, RedactorLike] | None = None,
 ) -> list[Result]:
     """The baseline, ``Redactor.redact`` and ``redact_lines`` timed side by side.
 
@@ -224,7 +229,10 @@ def measure_core(
     the corpus is cut into slices of ``slice_lines`` (whole batches), each slice is
     run through the three engines in turn, each engine keeps its best time per slice
     over ``reps`` rounds, and the slices are summed: a burst of load then costs one
-    slice's timing, and all three engines see the same machine within seconds.
+    slice's timing, and all engines see the same machine within seconds.
+
+    ``engines_by_backend`` adds a ``redact_lines`` row per pre-filter backend (the pure
+    Python one, which every install has, and Hyperscan), timed the same way.
     """
     engines: dict[str, Callable[[Sequence[str]], list[str]]] = {
         "baseline": _per_line_of(HandWrittenFilter().redact),
@@ -236,6 +244,9 @@ def measure_core(
         "redact": "Redactor.redact per line",
         "redact_lines": f"Redactor.redact_lines (batches of {batch})",
     }
+    for name, other in (engines_by_backend or {}).items():
+        engines[f"redact_lines_{name}"] = _batched_of(other, batch)
+        labels[f"redact_lines_{name}"] = f"Redactor.redact_lines, backend={name!r}"
     results = {
         key: Result(key=key, label=label, lines=len(corpus.lines), nbytes=corpus.nbytes)
         for key, label in labels.items()
@@ -630,16 +641,28 @@ def measure_peers(
 # --------------------------------------------------------------------------------------------
 
 
-def load_redactor() -> tuple[RedactorLike | None, str | None]:
+def load_redactor(backend: str = "auto") -> tuple[RedactorLike | None, str | None]:
     """Import lazily: the baseline half of the benchmark must work before the library exists."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     try:
         from redactor import Redactor
 
-        return Redactor(), None
+        return Redactor(backend=backend), None
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"[:300]
+
+
+def load_backends() -> dict[str, RedactorLike]:
+    """One redactor per pre-filter backend installed here (for the per-engine rows)."""
+    from redactor.backends import available
+
+    engines: dict[str, RedactorLike] = {}
+    for name in available():
+        engine, _ = load_redactor(name)
+        if engine is not None:
+            engines[name] = engine
+    return engines
 
 
 def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
@@ -793,7 +816,10 @@ def run(args: argparse.Namespace) -> int:
                 results.append(Result(key, label, status="unavailable", error=import_error))
         else:
             say("baseline, Redactor.redact and Redactor.redact_lines, slice by slice")
-            results.extend(measure_core(redactor, corpus, reps, args.batch_size, args.slice_lines))
+            engines = load_backends()
+            results.extend(
+                measure_core(redactor, corpus, reps, args.batch_size, args.slice_lines, engines)
+            )
             say("CLI")
             src = workdir / "corpus.log"
             src.write_text("".join(line + "\n" for line in corpus.lines), encoding="utf-8")

@@ -28,6 +28,8 @@ worth; the combined scan it saves costs ten times more.
 from __future__ import annotations
 
 import re
+import string
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
 from redactor.detectors.base import Detector
@@ -54,6 +56,7 @@ _NOTHING: frozenset[int] = frozenset()
 #: Word starts in ASCII text: a letter after a non-alphanumeric (or at the start of the
 #: searched slice), or a capital after a non-capital (a camelCase hump).
 _WORD_STARTS = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]|(?<![A-Z])[A-Z]")
+_LETTERS = frozenset(string.ascii_letters)
 _DIGIT, _BACKSLASH, _PERCENT = ord("0"), ord("\\"), ord("%")
 _WORD = frozenset(b"0Aa")
 
@@ -205,14 +208,19 @@ class Prefilter:
         # key is offered; the forward detector decides.
         end = len(text)
         ascii_only = text.isascii()
+        words: list[int] | None = None  # the word starts of the whole (ASCII) text
         starts: list[int] = []
         for match in reversed(list(pattern.finditer(lowered[::-1]))):
             first, last = end - match.end(), end - match.start()
             if ascii_only:
-                # The rule of the loop below as one regex, on a slice: its first letter
-                # counts whatever stands before it, as in the loop.
-                words = _WORD_STARTS.finditer(text[first:last])
-                starts.extend(first + m.start() for m in words)
+                # The rule of the loop below, from one regex pass over the text: inside
+                # the key its word starts are the text's; its first letter counts
+                # whatever stands before it, as in the loop.
+                if words is None:
+                    words = [m.start() for m in _WORD_STARTS.finditer(text)]
+                if text[first] in _LETTERS:
+                    starts.append(first)
+                starts.extend(words[bisect_right(words, first) : bisect_left(words, last)])
                 if not starts or starts[-1] < first:
                     starts.append(first)
                 continue

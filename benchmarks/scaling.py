@@ -97,6 +97,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import Corpus, generate
+from benchmarks.throughput import _LAUNCHER
 
 ROOT = Path(__file__).resolve().parent.parent
 """Repository root: the CLI children must import the working tree's redactor."""
@@ -211,24 +212,8 @@ class TreePeak:
 # Scaling
 # --------------------------------------------------------------------------------------------
 
-# Forks once more so the CLI starts from the launcher's ~10 MiB high-water mark, not from this
-# process's; reports wall time from fork to reap and the rusage ``wait4`` gives.
-_LAUNCHER = """
-import json, os, sys, time
-report, argv = sys.argv[1], sys.argv[2:]
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execv(argv[0], argv)
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-seconds = time.perf_counter() - start
-with open(report, "w") as fh:
-    json.dump({"seconds": seconds, "returncode": os.waitstatus_to_exitcode(status),
-               "maxrss_kib": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime}, fh)
-"""
+# The CLI starts through ``benchmarks.throughput``'s fork launcher: from its ~10 MiB
+# high-water mark, not this process's, timed from fork to reap, with the rusage of ``wait4``.
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +267,7 @@ def run_cli(workers: int, src: Path, dst: Path, workdir: Path, timeout: float) -
         workers=workers,
         seconds=data["seconds"],
         cpu_seconds=data["cpu"],
-        peak_rss_mib=data["maxrss_kib"] * 1024 / MIB,
+        peak_rss_mib=data["maxrss"] * 1024 / MIB,
         tree_peak_mib=tree.peak_kib * 1024 / MIB if tree.peak_kib else None,
         # Busy CPU of the machine minus the run's own: neighbours (and this process's sampler
         # and the launcher, a few ms) in average cores over the run.

@@ -318,8 +318,9 @@ def _child_env() -> dict[str, str]:
 # A child started by this process inherits its RSS high-water mark on Linux (fork copies the
 # counter, exec keeps it), so the CLI would "use" as much memory as the benchmark holding the
 # corpus. This tiny launcher forks once more: the grandchild starts from the launcher's ~10 MiB,
-# and ``os.wait4`` gives its own rusage. The launcher also takes the wall time, so the figure
-# covers fork, exec, interpreter start and the run, but not the launcher's own start-up.
+# and ``os.wait4`` gives its own rusage (peak RSS, CPU seconds). The launcher also takes the
+# wall time, so the figure covers fork, exec, interpreter start and the run, but not the
+# launcher's own start-up.
 _LAUNCHER = """
 import json, os, sys, time
 report, argv = sys.argv[1], sys.argv[2:]
@@ -334,7 +335,7 @@ _, status, usage = os.wait4(pid, 0)
 with open(report, "w") as fh:
     json.dump({"seconds": time.perf_counter() - start,
                "returncode": os.waitstatus_to_exitcode(status),
-               "maxrss": usage.ru_maxrss}, fh)
+               "maxrss": usage.ru_maxrss, "cpu": usage.ru_utime + usage.ru_stime}, fh)
 """
 
 

@@ -15,9 +15,10 @@ Scan mode walks files and folders (``.gz`` files are read decompressed, binary f
 finding, the preview being the masked form. It exits 1 when anything was found, so it
 can gate CI on leaked keys and card numbers.
 
-``precompile --cache DIR`` compiles the policy's Hyperscan database ahead of time (an
-image build step); processes started with ``REDACTOR_HYPERSCAN_CACHE=DIR`` load it
-instead of spending half a second compiling it (see :mod:`redactor.backends`).
+``precompile --cache DIR`` compiles the policy's Hyperscan database and its
+single-match twin ahead of time (an image build step); processes started with
+``REDACTOR_HYPERSCAN_CACHE=DIR`` load them instead of compiling them (see
+:mod:`redactor.backends`).
 """
 
 from __future__ import annotations
@@ -362,6 +363,9 @@ def _precompile_main(args: argparse.Namespace) -> int:
     # Always compiled from the patterns here, never copied from an existing directory.
     os.environ.pop(CACHE_ENV, None)
     compile_backend(Policy.from_toml(args.policy) if args.policy else Policy.default(), "hyperscan")
+    from redactor.backends.hyperscan import compile_single_match
+
+    compile_single_match()  # the twin for texts that flood the callbacks, written too
     try:
         written = save_compiled(args.cache)
     except OSError as exc:

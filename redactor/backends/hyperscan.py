@@ -30,10 +30,12 @@ from redactor.prefilter import Prefilter
 __all__ = [
     "CACHE_ENV",
     "HyperscanPrefilter",
+    "compile_single_match",
     "export_databases",
     "import_databases",
     "loaded_from_cache",
     "save_databases",
+    "single_match_flags",
 ]
 
 _NOTHING: frozenset[int] = frozenset()
@@ -105,6 +107,28 @@ def _database(expressions: tuple[bytes, ...], flags: tuple[int, ...]) -> hypersc
                 _DATABASES.clear()
             _DATABASES[key] = database
         return database
+
+
+def single_match_flags(flags: tuple[int, ...]) -> tuple[int, ...]:
+    """The flags of a database's twin that reports each pattern once (see ``subset``)."""
+    return tuple(flag | hyperscan.HS_FLAG_SINGLEMATCH for flag in flags)
+
+
+def compile_single_match() -> int:
+    """Compile the single-match twin of every database compiled so far.
+
+    A process compiles a twin only when a text first floods its callbacks (about a
+    second); ahead of time (``python -m redactor precompile``) both are written, so a
+    process with the cache directory loads the twin instead.
+
+    Returns:
+        How many databases have a twin now.
+    """
+    with _LOCK:
+        keys = [key for key in _DATABASES if key[0]]
+    for expressions, flags in keys:
+        _database(expressions, single_match_flags(flags))
+    return len(keys)
 
 
 def save_databases(directory: Path) -> list[Path]:
@@ -251,7 +275,7 @@ class HyperscanPrefilter:
         match to tell lines apart, and because it scans normal lines about 20 % slower
         (measured): normal lines report a handful of matches and never reach the limit.
         It is compiled the first time a text needs it (about a second, once per
-        process).
+        process), or loaded from the ahead-of-time directory.
         """
         if self._empty:
             return self._always
@@ -269,10 +293,7 @@ class HyperscanPrefilter:
         """:meth:`subset` of a text with too many matches: each pattern reported once."""
         flood = self._flood
         if flood is None:
-            single = hyperscan.HS_FLAG_SINGLEMATCH
-            flood = self._flood = _database(
-                self._expressions, tuple(f | single for f in self._flags)
-            )
+            flood = self._flood = _database(self._expressions, single_match_flags(self._flags))
         local = self._local.__dict__
         scratch = local.get("flood_scratch")
         if scratch is None:

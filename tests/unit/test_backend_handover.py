@@ -112,6 +112,7 @@ print(loaded_from_cache(), out, sep="\\n")
 
 
 def _precompile(directory: Path) -> list[Path]:
+    """Run the precompile command: the files it wrote, the database before its twin."""
     done = subprocess.run(
         [sys.executable, "-m", "redactor", "precompile", "--cache", str(directory)],
         capture_output=True,
@@ -122,10 +123,10 @@ def _precompile(directory: Path) -> list[Path]:
     return [Path(line) for line in done.stdout.decode().splitlines()]
 
 
-def _load(directory: Path, policy: str = "default") -> tuple[str, str]:
+def _load(directory: Path, policy: str = "default", text: str = SAMPLE) -> tuple[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), hs.CACHE_ENV: str(directory)}
     out = subprocess.run(
-        [sys.executable, "-c", _LOADER, SAMPLE, policy],
+        [sys.executable, "-c", _LOADER, text, policy],
         capture_output=True,
         check=True,
         env=env,
@@ -140,13 +141,20 @@ class TestAheadOfTime:
 
     def test_precompiled_database_is_loaded_and_redacts_the_same(self, tmp_path: Path) -> None:
         """A process pointed at the directory loads the database instead of compiling it."""
-        (written,) = _precompile(tmp_path)
-        assert written.parent == tmp_path and written.stat().st_size > 0
+        written, twin = _precompile(tmp_path)
+        for path in (written, twin):
+            assert path.parent == tmp_path and path.stat().st_size > 0
         assert _load(tmp_path) == ("1", Redactor().redact_line(SAMPLE))
+
+    def test_a_flooded_text_loads_the_single_match_twin_too(self, tmp_path: Path) -> None:
+        """The twin for texts past the callback limit is precompiled as well, and loaded."""
+        _precompile(tmp_path)
+        flood = "mail " + "@" * 3000 + " ana@example.com"
+        assert _load(tmp_path, text=flood) == ("2", Redactor().redact_line(flood))
 
     def test_damaged_file_is_ignored(self, tmp_path: Path) -> None:
         """A truncated database fails Hyperscan's checks: the process compiles its own."""
-        (written,) = _precompile(tmp_path)
+        written, _twin = _precompile(tmp_path)
         written.write_bytes(written.read_bytes()[:1000])
         assert _load(tmp_path) == ("0", Redactor().redact_line(SAMPLE))
 
@@ -168,12 +176,12 @@ class TestAheadOfTime:
         A database swapped in under the default policy's name (here: one compiled for
         cards only) must not be propagated into the new directory.
         """
-        (name,) = _precompile(tmp_path / "a")
+        name, _twin = _precompile(tmp_path / "a")
         Redactor(Policy.from_dict({"rules": ["@card"]}), backend="hyperscan")
         narrow = next(db for key, db in hs._DATABASES.items() if len(key[0]) < 20 and key[0])
         name.write_bytes(hs.hyperscan.dumpb(narrow))
         monkeypatch.setenv(hs.CACHE_ENV, str(tmp_path / "a"))
-        (fresh,) = _precompile(tmp_path / "b")
+        fresh, _twin = _precompile(tmp_path / "b")
         assert fresh.name == name.name
         assert fresh.read_bytes() != name.read_bytes()
         assert _load(tmp_path / "b") == ("1", Redactor().redact_line(SAMPLE))

@@ -97,10 +97,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import Corpus, generate
-from benchmarks.throughput import _LAUNCHER
-
-ROOT = Path(__file__).resolve().parent.parent
-"""Repository root: the CLI children must import the working tree's redactor."""
+from benchmarks.throughput import ROOT, run_child
+from benchmarks.throughput import _child_env as child_env
 
 SCHEMA_VERSION = 1
 MB = 1_000_000
@@ -118,12 +116,6 @@ class RunFailed(Exception):
 
 def say(msg: str) -> None:
     print(f"[scaling] {msg}", file=sys.stderr, flush=True)
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return env
 
 
 def _stderr_tail(path: Path, lines: int = 3) -> str:
@@ -212,8 +204,9 @@ class TreePeak:
 # Scaling
 # --------------------------------------------------------------------------------------------
 
-# The CLI starts through ``benchmarks.throughput``'s fork launcher: from its ~10 MiB
-# high-water mark, not this process's, timed from fork to reap, with the rusage of ``wait4``.
+# The CLI starts through ``benchmarks.throughput.run_child``'s fork launcher: from its
+# ~10 MiB high-water mark, not this process's, timed from fork to reap, with the rusage of
+# ``wait4``.
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,44 +227,33 @@ def run_cli(workers: int, src: Path, dst: Path, workdir: Path, timeout: float) -
     Raises:
         RunFailed: non-zero exit or no exit within ``timeout`` seconds.
     """
-    report, err = workdir / "launch.json", workdir / "cli.err"
-    report.unlink(missing_ok=True)  # never read a previous run's figures
+    err = workdir / "cli.err"
     cmd = [sys.executable, "-m", "redactor", "--workers", str(workers)]
-    argv = [sys.executable, "-c", _LAUNCHER, str(report), *cmd]
+    trees: list[TreePeak] = []
+
+    def watch(pid: int) -> TreePeak:
+        trees.append(TreePeak(pid))
+        return trees[-1]
+
     busy_before = busy_cpu_seconds()
-    with src.open("rb") as fin, dst.open("wb") as fout, err.open("wb") as ferr:
-        proc = subprocess.Popen(
-            argv,
-            stdin=fin,
-            stdout=fout,
-            stderr=ferr,
-            env=child_env(),
-            cwd=ROOT,
-            start_new_session=True,  # a timeout kills launcher, CLI and workers together
-        )
-        with TreePeak(proc.pid) as tree:
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                raise RunFailed(f"workers={workers}: no exit after {timeout:.0f} s") from None
+    child = run_child(cmd, stdin=src, stdout=dst, stderr=err, timeout=timeout, watch=watch)
     busy = busy_cpu_seconds() - busy_before
-    try:
-        data = json.loads(report.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        raise RunFailed(f"workers={workers}: launcher exit {proc.returncode}") from None
-    if data["returncode"] != 0:
-        raise RunFailed(f"workers={workers}: exit {data['returncode']}: {_stderr_tail(err)}")
+    if child.timed_out:
+        raise RunFailed(f"workers={workers}: no exit after {timeout:.0f} s")
+    if child.seconds is None or child.cpu_seconds is None or child.peak_rss_mib is None:
+        raise RunFailed(f"workers={workers}: launcher exit {child.returncode}")
+    if child.returncode != 0:
+        raise RunFailed(f"workers={workers}: exit {child.returncode}: {_stderr_tail(err)}")
+    peak_kib = trees[0].peak_kib if trees else 0
     return Run(
         workers=workers,
-        seconds=data["seconds"],
-        cpu_seconds=data["cpu"],
-        peak_rss_mib=data["maxrss"] * 1024 / MIB,
-        tree_peak_mib=tree.peak_kib * 1024 / MIB if tree.peak_kib else None,
+        seconds=child.seconds,
+        cpu_seconds=child.cpu_seconds,
+        peak_rss_mib=child.peak_rss_mib,
+        tree_peak_mib=peak_kib * 1024 / MIB if peak_kib else None,
         # Busy CPU of the machine minus the run's own: neighbours (and this process's sampler
         # and the launcher, a few ms) in average cores over the run.
-        others_cores=max(0.0, busy - data["cpu"]) / data["seconds"],
+        others_cores=max(0.0, busy - child.cpu_seconds) / child.seconds,
     )
 
 

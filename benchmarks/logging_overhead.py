@@ -28,6 +28,10 @@ Run from the repository root::
     python -m benchmarks.logging_overhead                 # 100k records, best of 5 per slice
     python -m benchmarks.logging_overhead --records 20000 --reps 3
     python -m benchmarks.logging_overhead --json overhead.json
+    python -m benchmarks.logging_overhead --by-shape --records 5000   # where it goes
+
+``--by-shape`` times each record shape of the mixes on its own and adds a column of
+microseconds added per record, to show which shapes the overhead comes from.
 """
 
 from __future__ import annotations
@@ -79,57 +83,92 @@ def _exception(text: str) -> BaseException:
         return exc
 
 
+_PATHS = ["/api/orders", "/api/cart", "/healthz", "/api/users/me", "/api/checkout"]
+
+
+# Each shape takes the generator, the record's index and a request id drawn for every
+# record (the draws keep the order of the mixes' first version, so the records are the same).
+
+
+def _access(rng: random.Random, i: int, rid: str) -> Call:
+    method, path = rng.choice(["GET", "POST"]), rng.choice(_PATHS)
+    return Call("%s %s %d %.1fms", (method, path, 200, rng.random() * 90), {})
+
+
+def _extras(rng: random.Random, i: int, rid: str) -> Call:
+    args = (rng.randrange(10**7, 10**8),)
+    fields = {"request_id": rid, "user_id": rng.randrange(10**6), "status": "paid"}
+    return Call("order %s updated", args, fields)
+
+
+def _long(rng: random.Random, i: int, rid: str) -> Call:
+    return Call(
+        "cache miss for key product:%d:variants, fetched %d rows from replica "
+        "db-2 in %d ms; retry budget %d/%d, trace %s",
+        (rng.randrange(10**5), rng.randrange(100), rng.randrange(50), 1, 3, rid),
+        {},
+    )
+
+
+def _card(rng: random.Random, i: int, rid: str) -> Call:
+    return Call("charging card %s", ("4111111111111111",), {"request_id": rid})
+
+
+def _email(rng: random.Random, i: int, rid: str) -> Call:
+    return Call("receipt sent to %s", ("maria.lopez@example.com",), {})
+
+
+def _bearer(rng: random.Random, i: int, rid: str) -> Call:
+    return Call("upstream call", (), {"authorization": "Bearer abcDEF123456ghiJKL789"})
+
+
+def _password(rng: random.Random, i: int, rid: str) -> Call:
+    return Call("login", (), {"user": "ana", "password": "hunter2"})
+
+
+def _receipt(rng: random.Random, i: int, rid: str) -> Call:
+    return Call("receipt sent to customer %d", (rng.randrange(10**6),), {})
+
+
+def _failure(rng: random.Random, i: int, rid: str) -> Call:
+    return Call("upstream failed", (), {"request_id": rid}, _exception("db-2 timed out"))
+
+
+#: Every record shape of the mixes, by name (``--by-shape`` times each on its own).
+SHAPES: dict[str, Callable[[random.Random, int, str], Call]] = {
+    "access": _access,
+    "extras": _extras,
+    "long": _long,
+    "card": _card,
+    "email": _email,
+    "bearer": _bearer,
+    "password": _password,
+    "receipt": _receipt,
+    "exception": _failure,
+}
+_SENSITIVE = (_card, _email, _bearer, _password)
+
+
 def make_calls(n: int, mix: str, seed: int = 7) -> list[Call]:
     """Build ``n`` deterministic calls of the ``typical`` or ``clean`` mix."""
     rng = random.Random(seed)
-    paths = ["/api/orders", "/api/cart", "/healthz", "/api/users/me", "/api/checkout"]
     calls: list[Call] = []
     for i in range(n):
         roll = rng.random()
         rid = f"req-{rng.getrandbits(48):012x}"
         if roll < 0.60:
-            calls.append(
-                Call(
-                    "%s %s %d %.1fms",
-                    (rng.choice(["GET", "POST"]), rng.choice(paths), 200, rng.random() * 90),
-                    {},
-                )
-            )
+            shape = _access
         elif roll < 0.82:
-            calls.append(
-                Call(
-                    "order %s updated",
-                    (rng.randrange(10**7, 10**8),),
-                    {"request_id": rid, "user_id": rng.randrange(10**6), "status": "paid"},
-                )
-            )
+            shape = _extras
         elif roll < 0.94:
-            calls.append(
-                Call(
-                    "cache miss for key product:%d:variants, fetched %d rows from replica "
-                    "db-2 in %d ms; retry budget %d/%d, trace %s",
-                    (rng.randrange(10**5), rng.randrange(100), rng.randrange(50), 1, 3, rid),
-                    {},
-                )
-            )
+            shape = _long
         elif roll < 0.99 and mix == "typical":
-            kind = i % 4
-            if kind == 0:
-                calls.append(Call("charging card %s", ("4111111111111111",), {"request_id": rid}))
-            elif kind == 1:
-                calls.append(Call("receipt sent to %s", ("maria.lopez@example.com",), {}))
-            elif kind == 2:
-                calls.append(
-                    Call("upstream call", (), {"authorization": "Bearer abcDEF123456ghiJKL789"})
-                )
-            else:
-                calls.append(Call("login", (), {"user": "ana", "password": "hunter2"}))
+            shape = _SENSITIVE[i % 4]
         elif roll < 0.99:
-            calls.append(Call("receipt sent to customer %d", (rng.randrange(10**6),), {}))
+            shape = _receipt
         else:
-            calls.append(
-                Call("upstream failed", (), {"request_id": rid}, _exception("db-2 timed out"))
-            )
+            shape = _failure
+        calls.append(shape(rng, i, rid))
     return calls
 
 
@@ -220,6 +259,35 @@ def best_pair(
     return sum(b[0] for b in best.values()), sum(b[1] for b in best.values())
 
 
+def shape_calls(name: str, n: int, seed: int = 7) -> list[Call]:
+    """Build ``n`` deterministic calls of one shape of :data:`SHAPES`."""
+    rng = random.Random(seed)
+    return [SHAPES[name](rng, i, f"req-{rng.getrandbits(48):012x}") for i in range(n)]
+
+
+def measure(calls: list[Call], mix: str, reps: int, chunk: int) -> list[dict[str, Any]]:
+    """Time ``calls`` through each stack with and without redaction (one row per stack)."""
+    rows: list[dict[str, Any]] = []
+    n = len(calls)
+    for stack, build in STACKS.items():
+        plain, redacted = build(calls, False), build(calls, True)
+        warm = min(2000, n)
+        plain(0, warm), redacted(0, warm)  # warm-up: caches, first-use paths
+        t_plain, t_redacted = best_pair(plain, redacted, n, reps, chunk)
+        rows.append(
+            {
+                "stack": stack,
+                "mix": mix,
+                "records": n,
+                "plain_us": t_plain / n * 1e6,
+                "redacted_us": t_redacted / n * 1e6,
+                "ratio": t_redacted / t_plain,
+            }
+        )
+        print(f"  {stack:9} {mix:9} done", file=sys.stderr)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -227,38 +295,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--chunk", type=int, default=1000, help="records per timed slice")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument(
+        "--by-shape",
+        action="store_true",
+        help="time each record shape on its own (--records of each) instead of the mixes",
+    )
     args = parser.parse_args(argv)
 
     rows: list[dict[str, Any]] = []
-    for mix in ("typical", "clean"):
-        calls = make_calls(args.records, mix, args.seed)
-        for stack, build in STACKS.items():
-            plain, redacted = build(calls, False), build(calls, True)
-            warm = min(2000, args.records)
-            plain(0, warm), redacted(0, warm)  # warm-up: caches, first-use paths
-            t_plain, t_redacted = best_pair(plain, redacted, args.records, args.reps, args.chunk)
-            rows.append(
-                {
-                    "stack": stack,
-                    "mix": mix,
-                    "records": args.records,
-                    "plain_us": t_plain / args.records * 1e6,
-                    "redacted_us": t_redacted / args.records * 1e6,
-                    "ratio": t_redacted / t_plain,
-                }
-            )
-            print(f"  {stack:9} {mix:7} done", file=sys.stderr)
+    if args.by_shape:
+        for name in SHAPES:
+            calls = shape_calls(name, args.records, args.seed)
+            rows.extend(measure(calls, name, args.reps, args.chunk))
+    else:
+        for mix in ("typical", "clean"):
+            calls = make_calls(args.records, mix, args.seed)
+            rows.extend(measure(calls, mix, args.reps, args.chunk))
 
     print(
         f"\n{args.records} records, best of {args.reps} per {args.chunk}-record slice, "
         f"Python {sys.version.split()[0]}\n"
     )
-    print("| stack | mix | plain us/record | redacted us/record | ratio (with / without) |")
-    print("|---|---|---:|---:|---:|")
+    what = "shape" if args.by_shape else "mix"
+    print(f"| stack | {what} | plain us/record | redacted us/record | added us | ratio |")
+    print("|---|---|---:|---:|---:|---:|")
     for row in rows:
         print(
             f"| {row['stack']} | {row['mix']} | {row['plain_us']:.2f} | "
-            f"{row['redacted_us']:.2f} | {row['ratio']:.2f}x |"
+            f"{row['redacted_us']:.2f} | {row['redacted_us'] - row['plain_us']:.2f} | "
+            f"{row['ratio']:.2f}x |"
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -20,9 +20,12 @@ processor runs, so it is redacted like every other key. Values are redacted by k
 value to any depth (see :meth:`redactor.Redactor.redact_event`); objects that are not
 plain data are turned into redacted strings, so a renderer cannot ``repr()`` them raw.
 Most events hold nothing sensitive: one pre-filter pass over the event's keys and
-strings shows that (over its JSON text when values are nested, see
+values shows that (over its JSON text when values are nested, see
 :func:`redactor.stdlib.redact_fields`), and such an event is returned as it is,
-without the per-value walk.
+without the per-value walk. A flat event that pass flags is walked with the detectors
+it found, not scanned again value by value. Whether an event's keys allow the one-pass
+check (string keys, no live ``exc_info``/``stack_info``, no passthrough key) is worked
+out once per tuple of keys and remembered (bounded).
 
 If the processor is placed too early and still finds a live ``exc_info`` or
 ``stack_info=True``, it renders them itself (with structlog's ``format_exc_info`` and
@@ -56,13 +59,14 @@ from structlog.typing import EventDict, WrappedLogger
 
 from redactor import Redactor
 from redactor.engine import FAILED
-from redactor.stdlib import PolicyLike, flat_texts, redact_fields, resolve_redactor
+from redactor.stdlib import _FLAT_TYPES, PolicyLike, redact_fields, resolve_redactor
 
 __all__ = ["PASSTHROUGH_KEYS", "RedactingProcessor"]
 
 #: Keys structlog's ``ProcessorFormatter`` uses for plumbing, never rendered.
 PASSTHROUGH_KEYS: frozenset[str] = frozenset({"_record", "_from_structlog"})
 
+_UNPLANNED: Any = object()
 _STACK = structlog.processors.StackInfoRenderer(additional_ignores=[__name__])
 
 
@@ -75,7 +79,7 @@ class RedactingProcessor:
         passthrough: keys left untouched (``ProcessorFormatter`` plumbing by default).
     """
 
-    __slots__ = ("_passthrough", "_redactor")
+    __slots__ = ("_passthrough", "_plans", "_probe", "_redactor")
 
     def __init__(
         self,
@@ -86,6 +90,9 @@ class RedactingProcessor:
     ) -> None:
         self._redactor = resolve_redactor(redactor, policy)
         self._passthrough = frozenset(passthrough)
+        self._probe = self._redactor._probe
+        #: Per tuple of an event's keys, how to check it (see ``_plan``).
+        self._plans: dict[tuple[Any, ...], tuple[str, bool] | None] = {}
 
     @property
     def redactor(self) -> Redactor:
@@ -108,24 +115,27 @@ class RedactingProcessor:
         kept: dict[str, Any] = {}
         redacted: dict[str, Any]
         try:
-            if (
-                type(event_dict) is dict
-                and "exc_info" not in event_dict
-                and event_dict.get("stack_info") is not True
-                and self._passthrough.isdisjoint(event_dict)
-                and (flat := flat_texts(self._redactor, event_dict)) is not None
-            ):
-                # The common event: string keys, scalar values, nothing live to render.
-                # One pre-filter pass over its keys and strings decides; only an event
-                # where something may be found is walked.
-                texts, sensitive_key = flat
-                r = self._redactor
-                found = r._probe("\n".join(texts))
-                if found is not None and not found and not sensitive_key:
-                    return event_dict
-                walked: object = r.redact_event(event_dict)
-                # Anything but a dict is the placeholder of a failure the redactor counted.
-                return walked if isinstance(walked, dict) else {"event": FAILED}
+            if type(event_dict) is dict:
+                # The common event: string keys, scalar values, nothing live to render
+                # (decided once per set of keys, see ``_plan``). One pre-filter pass
+                # over its keys and values decides; only an event where something may
+                # be found is walked. Every value is written out, bools, floats and
+                # short ints too, which the walk leaves alone: scanning more text than
+                # the walk cannot miss anything it would find.
+                plan = self._plans.get(tuple(event_dict), _UNPLANNED)
+                if plan is _UNPLANNED:
+                    plan = self._plan(tuple(event_dict))
+                values = list(event_dict.values()) if plan is not None else None
+                if values is not None and _FLAT_TYPES.issuperset(map(type, values)):
+                    head, sensitive_key = plan
+                    found = self._probe(head + "\n".join(map(str, values)))
+                    if found is not None and not found and not sensitive_key:
+                        return event_dict
+                    # Walked with the detectors that pass found, which hold all that can
+                    # match in any key or value (all are part of the text it scanned).
+                    walked: object = self._redactor._event(event_dict, found)
+                    # Anything but a dict is the placeholder of a failure the redactor counted.
+                    return walked if isinstance(walked, dict) else {"event": FAILED}
             for key in self._passthrough:
                 if key in event_dict:
                     kept[key] = event_dict[key]
@@ -143,6 +153,28 @@ class RedactingProcessor:
             redacted = {"event": FAILED}
         redacted.update(kept)
         return redacted
+
+    def _plan(self, keys: tuple[Any, ...]) -> tuple[str, bool] | None:
+        """How to check an event with these keys (remembered, bounded), or None.
+
+        None sends such events down the general path: a key that is not a string,
+        a passthrough key, or ``exc_info`` / ``stack_info`` (live objects to render
+        first). Otherwise: the keys joined as the head of the text to scan, and
+        whether any key is sensitive by the key catalogue.
+        """
+        plan: tuple[str, bool] | None = None
+        if (
+            all(type(key) is str for key in keys)
+            and "exc_info" not in keys
+            and "stack_info" not in keys
+            and self._passthrough.isdisjoint(keys)
+        ):
+            kind_of = self._redactor._catalog.kind_of
+            plan = ("".join(key + "\n" for key in keys), any(kind_of(k) is not None for k in keys))
+        if len(self._plans) >= 1024:  # keys can come from input: keep the cache bounded
+            self._plans.clear()
+        self._plans[keys] = plan
+        return plan
 
     def _render_live(
         self, logger: WrappedLogger, method_name: str, event: EventDict, record: Any

@@ -325,7 +325,8 @@ class HyperscanPrefilter:
         terminated = hyperscan.ScanTerminated
 
         def probe(text: str) -> frozenset[int] | None:
-            if "\\u" in text or "\\/" in text:
+            # One search for the backslash both escapes start with; most texts have none.
+            if "\\" in text and ("\\u" in text or "\\/" in text):
                 return None
             patterns: list[int] = []
             # threading.local: ``local.__dict__`` is the calling thread's own dict.

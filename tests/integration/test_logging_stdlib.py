@@ -287,6 +287,43 @@ class TestRedactingFilterBehaviour:
         record = capture.records[0]
         assert (record.msg, record.args, record.message) == ("order 7 of ana", (), "order 7 of ana")
 
+    def test_flagged_extras_after_a_formatter_ran_update_the_formatted_message(self, make_logger):
+        """A flagged record an earlier handler formatted gets ``message`` redacted too."""
+        earlier, _ = stream_handler(logging.Formatter("%(message)s"))
+        capture = Capture()
+        capture.addFilter(RedactingFilter(redactor=Redactor()))
+        make_logger(earlier, capture).info(
+            "pay %s", "4111111111111111", extra={"note": "ana@example.com"}
+        )
+        record = capture.records[0]
+        assert record.message == record.getMessage() == "pay 411111******1111"
+        assert record.note == "***@example.com"
+
+    def test_same_names_with_a_nested_value_take_the_general_path(self, make_logger):
+        """What is remembered per set of extras' names is never a verdict on values.
+
+        The first record makes the names known with flat values; the second, with the
+        same names, nests a card number in a dict, which the one-pass check does not
+        cover: it must still be redacted.
+        """
+        capture = Capture()
+        capture.addFilter(RedactingFilter(redactor=Redactor()))
+        log = make_logger(capture)
+        log.info("hi", extra={"meta": "plain", "n": 1})
+        log.info("hi", extra={"meta": {"pan": "4111 1111 1111 1111"}, "n": 2})
+        assert capture.records[1].meta == {"pan": "411111******1111"}
+
+    def test_memory_for_sets_of_extras_names_is_bounded(self, make_logger):
+        """Names chosen by input cannot grow the filter's per-name-set memory without end."""
+        flt = RedactingFilter(redactor=Redactor())
+        capture = Capture()
+        capture.addFilter(flt)
+        log = make_logger(capture)
+        for i in range(3000):
+            log.info("hi", extra={f"field{i}": "4111111111111111"})
+        assert len(flt._plans) <= 1024
+        assert capture.records[-1].field2999 == "411111******1111"
+
     def test_private_extras_holding_data_are_scanned_and_objects_are_not(self, make_logger):
         """``_``-names holding plain data may be rendered by formatters: they are scanned."""
         plumbing = object()
@@ -302,7 +339,12 @@ class TestRedactingFilterBehaviour:
         """If the redactor itself fails, every renderable attribute becomes a placeholder."""
 
         class Broken(Redactor):
+            # The filter redacts a flagged message through the private entry point,
+            # with the detectors its own pass found; both must fail closed.
             def redact_line(self, line: str) -> str:
+                raise RuntimeError("boom")
+
+            def _redact_line(self, line: str, subset: frozenset[int] | None) -> str:
                 raise RuntimeError("boom")
 
         flt = RedactingFilter(redactor=Broken())

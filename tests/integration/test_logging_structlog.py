@@ -299,6 +299,34 @@ class TestRedactingProcessor:
         processor(None, "info", {"event": "pay 4111111111111111", "user": {"cvv": 1}})
         assert processor.redactor.counts() == {"card": 1, "cvv": 1}
 
+    def test_same_keys_with_a_nested_value_are_still_walked(self):
+        """What is remembered per set of keys is never a verdict on values."""
+        processor = RedactingProcessor(redactor=Redactor())
+        assert processor(None, "info", {"event": "e", "meta": "plain"})["meta"] == "plain"
+        out = processor(None, "info", {"event": "e", "meta": {"pan": "4111111111111111"}})
+        assert out["meta"] == {"pan": "411111******1111"}
+
+    def test_flat_values_of_every_scalar_type(self):
+        """Bools, floats, None and ints of any size sit beside a flagged value unchanged."""
+        event = {"event": "pay 4111111111111111", "ok": True, "ms": 1.5, "x": None, "n": 7}
+        out = RedactingProcessor()(None, "info", {**event, "pan": 4111111111111111})
+        assert out == {**event, "event": "pay 411111******1111", "pan": "411111******1111"}
+
+    def test_stack_info_false_is_not_rendered(self):
+        """``stack_info=False`` asks for no stack: the event is redacted and left without one."""
+        out = RedactingProcessor()(
+            None, "info", {"event": "pay 4111111111111111", "stack_info": False}
+        )
+        assert out == {"event": "pay 411111******1111", "stack_info": False}
+
+    def test_memory_for_sets_of_keys_is_bounded(self):
+        """Keys chosen by input cannot grow the processor's per-key-set memory without end."""
+        processor = RedactingProcessor(redactor=Redactor())
+        for i in range(3000):
+            out = processor(None, "info", {"event": "e", f"k{i}": "4111111111111111"})
+        assert len(processor._plans) <= 1024
+        assert out["k2999"] == "411111******1111"
+
     def test_live_exception_is_rendered_before_redaction(self):
         """An ``exc_info`` still in the event becomes redacted text under ``exception``."""
         try:
@@ -318,7 +346,12 @@ class TestRedactingProcessor:
         """If redaction fails, the event is a placeholder and the error is counted."""
 
         class Broken(Redactor):
+            # The processor walks a flagged event through the private entry point,
+            # with the detectors its own pass found; every entry point must fail closed.
             def redact_event(self, event: Any) -> Any:
+                raise RuntimeError("boom")
+
+            def _event(self, event: Any, subset: frozenset[int] | None) -> Any:
                 raise RuntimeError("boom")
 
             def redact_line(self, line: str) -> str:

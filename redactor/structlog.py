@@ -131,9 +131,11 @@ class RedactingProcessor:
                     found = self._probe(head + "\n".join(map(str, values)))
                     if found is not None and not found and not sensitive_key:
                         return event_dict
-                    # Walked with the detectors that pass found, which hold all that can
-                    # match in any key or value (all are part of the text it scanned).
-                    walked: object = self._redactor._event(event_dict, found)
+                    # Only a sensitive key sends a clean text here: then no value needs
+                    # a scan (the empty set says so). A flagged one is walked with a
+                    # pass per value, which leaves the clean ones (most) at once; the
+                    # set found for the whole text would run the detectors on each.
+                    walked: object = self._redactor._event(event_dict, found if not found else None)
                     # Anything but a dict is the placeholder of a failure the redactor counted.
                     return walked if isinstance(walked, dict) else {"event": FAILED}
             for key in self._passthrough:

@@ -180,7 +180,7 @@ Runner = Callable[[int, int], None]
 
 
 def stdlib_runner(calls: list[Call], redact: bool) -> Runner:
-    handler = logging.StreamHandler(NullStream())  # type: ignore[arg-type]
+    handler = logging.StreamHandler(NullStream())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     if redact:
         handler.addFilter(RedactingFilter(redactor=Redactor()))

@@ -86,6 +86,11 @@ def _exception(text: str) -> BaseException:
 _PATHS = ["/api/orders", "/api/cart", "/healthz", "/api/users/me", "/api/checkout"]
 
 
+def _rid(rng: random.Random) -> str:
+    """A request id: drawn for every record, whether its shape shows it or not."""
+    return f"req-{rng.getrandbits(48):012x}"
+
+
 # Each shape takes the generator, the record's index and a request id drawn for every
 # record (the draws keep the order of the mixes' first version, so the records are the same).
 
@@ -155,7 +160,7 @@ def make_calls(n: int, mix: str, seed: int = 7) -> list[Call]:
     calls: list[Call] = []
     for i in range(n):
         roll = rng.random()
-        rid = f"req-{rng.getrandbits(48):012x}"
+        rid = _rid(rng)
         if roll < 0.60:
             shape = _access
         elif roll < 0.82:
@@ -262,7 +267,7 @@ def best_pair(
 def shape_calls(name: str, n: int, seed: int = 7) -> list[Call]:
     """Build ``n`` deterministic calls of one shape of :data:`SHAPES`."""
     rng = random.Random(seed)
-    return [SHAPES[name](rng, i, f"req-{rng.getrandbits(48):012x}") for i in range(n)]
+    return [SHAPES[name](rng, i, _rid(rng)) for i in range(n)]
 
 
 def measure(calls: list[Call], mix: str, reps: int, chunk: int) -> list[dict[str, Any]]:

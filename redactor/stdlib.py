@@ -29,11 +29,11 @@ raw value:
 
 Cost: the message is scanned once; a record with flat extras (strings, numbers,
 bools, None) is scanned once with its extras' names and values, and only a record
-where something may be sensitive is redacted field by field, with the detectors that
-one scan found (no second scan per field). Which attributes of a record are extras
-is worked out once per tuple of attribute names and remembered (bounded), never
-anything about the values. Nested extras go through their JSON text
-(:func:`redact_fields`).
+where something may be sensitive is redacted field by field: the message with the
+detectors that one scan found, the extras with a scan each (see
+:func:`_walk_subset`). Which attributes of a record are extras is worked out once per
+tuple of attribute names and remembered (bounded), never anything about the values.
+Nested extras go through their JSON text (:func:`redact_fields`).
 
 The record is shared by every handler that sees it, so redacting it once redacts it
 for all later handlers too. Attach the filter to *handlers*, not loggers: a logger's
@@ -90,14 +90,42 @@ _STANDARD = frozenset(_BARE_RECORD) | {"message", "asctime", "taskName"}
 #: Values of these types are data a formatter may render, even under a private name.
 _DATA = (str, bytes, bytearray, int, float, dict, list, tuple)
 
-_BARE_NAMES_TUPLE = tuple(_BARE_NAMES)
-
 _FORMATTER = logging.Formatter()
 _UNPLANNED: Any = object()
 #: A plain record's extras to scan, their names as a text, whether a name is sensitive.
 _Plan = tuple[tuple[str, ...], str, bool]
 #: Value types of flat fields: written out by ``str`` they show all a walk would scan.
 _FLAT_TYPES = frozenset({str, int, bool, float, type(None)})
+#: How many plans (per tuple of names) an integration remembers; names can come from
+#: input, so the memory is bounded.
+_PLANS = 1024
+
+
+def _key_plan(redactor: Redactor, keys: tuple[str, ...]) -> tuple[str, bool]:
+    """The keys of flat fields as the head of the one-pass text, and if one is sensitive.
+
+    A value under a sensitive key is masked whatever it holds, so such fields are
+    walked even when the pass finds nothing.
+    """
+    kind_of = redactor._catalog.kind_of
+    return "".join(key + "\n" for key in keys), any(kind_of(key) is not None for key in keys)
+
+
+def _remember_plan(plans: dict[Any, Any], names: tuple[Any, ...], plan: Any) -> None:
+    """Store a plan, forgetting all of them first when :data:`_PLANS` are stored."""
+    if len(plans) >= _PLANS:
+        plans.clear()
+    plans[names] = plan
+
+
+def _walk_subset(found: frozenset[int] | None) -> frozenset[int] | None:
+    """The subset to walk flat fields with, after the one pass over all of them said ``found``.
+
+    Empty (only a sensitive key sent them to the walk): no value needs a scan. Else
+    None, a scan per value, which leaves the clean ones (most) at once: measured, the
+    detectors found for the whole text cost more when run on every value.
+    """
+    return found if not found else None
 
 
 def resolve_redactor(
@@ -197,9 +225,10 @@ class RedactingFilter(logging.Filter):
                     head = ""
                     sensitive = False
                 else:
-                    plan = self._plans.get(tuple(names), _UNPLANNED)
+                    named = tuple(names)
+                    plan = self._plans.get(named, _UNPLANNED)
                     if plan is _UNPLANNED:
-                        plan = self._plan(tuple(names))
+                        plan = self._plan(named)
                     if plan is None:
                         self._redact(record)
                         return True
@@ -256,15 +285,11 @@ class RedactingFilter(logging.Filter):
         to scan, and whether any name is sensitive by the key catalogue.
         """
         plan: _Plan | None = None
-        if names[:_BARE_SIZE] == _BARE_NAMES_TUPLE:
+        if list(names[:_BARE_SIZE]) == _BARE_NAMES:
             keys = tuple(name for name in names[_BARE_SIZE:] if name not in _STANDARD)
             if all(type(key) is str and key[:1] != "_" for key in keys):
-                kind_of = self._redactor._catalog.kind_of
-                sensitive = any(kind_of(key) is not None for key in keys)
-                plan = (keys, "".join(key + "\n" for key in keys), sensitive)
-        if len(self._plans) >= 1024:  # names can come from input: keep the cache bounded
-            self._plans.clear()
-        self._plans[names] = plan
+                plan = (keys, *_key_plan(self._redactor, keys))
+        _remember_plan(self._plans, names, plan)
         return plan
 
     def _redact_flagged(
@@ -275,10 +300,8 @@ class RedactingFilter(logging.Filter):
         ``found``, the detectors that can match in the text of that pass, holds every
         detector that can match in the message, which is part of that text: the
         message is redacted with it instead of a pass of its own (as
-        :meth:`Redactor.redact_events` does with the lines its events came from).
-        Extras get the empty set when the pass found nothing (a sensitive name sent
-        the record here: no value needs a scan), else a pass each. Measured, running
-        the detectors of the whole record on every value costs more than those passes.
+        :meth:`Redactor.redact_events` does with the lines its events came from);
+        the extras are walked with :func:`_walk_subset`.
         """
         r = self._redactor
         attrs = record.__dict__
@@ -286,9 +309,7 @@ class RedactingFilter(logging.Filter):
         record.args = ()
         extra = self._extra(attrs)
         if extra is not None:
-            # As in the structlog processor: the empty set when only a sensitive name
-            # sent the record here, else a pass per value.
-            self._apply_extra(attrs, extra, r._event(extra, found if not found else None))
+            self._apply_extra(attrs, extra, r._event(extra, _walk_subset(found)))
         if "message" in attrs:
             record.message = record.msg
 

@@ -22,8 +22,8 @@ plain data are turned into redacted strings, so a renderer cannot ``repr()`` the
 Most events hold nothing sensitive: one pre-filter pass over the event's keys and
 values shows that (over its JSON text when values are nested, see
 :func:`redactor.stdlib.redact_fields`), and such an event is returned as it is,
-without the per-value walk. A flat event that pass flags is walked with the detectors
-it found, not scanned again value by value. Whether an event's keys allow the one-pass
+without the per-value walk; a flat event that pass flags is walked as
+:func:`redactor.stdlib._walk_subset` says. Whether an event's keys allow the one-pass
 check (string keys, no live ``exc_info``/``stack_info``, no passthrough key) is worked
 out once per tuple of keys and remembered (bounded).
 
@@ -59,14 +59,22 @@ from structlog.typing import EventDict, WrappedLogger
 
 from redactor import Redactor
 from redactor.engine import FAILED
-from redactor.stdlib import _FLAT_TYPES, PolicyLike, redact_fields, resolve_redactor
+from redactor.stdlib import (
+    _FLAT_TYPES,
+    _UNPLANNED,
+    PolicyLike,
+    _key_plan,
+    _remember_plan,
+    _walk_subset,
+    redact_fields,
+    resolve_redactor,
+)
 
 __all__ = ["PASSTHROUGH_KEYS", "RedactingProcessor"]
 
 #: Keys structlog's ``ProcessorFormatter`` uses for plumbing, never rendered.
 PASSTHROUGH_KEYS: frozenset[str] = frozenset({"_record", "_from_structlog"})
 
-_UNPLANNED: Any = object()
 _STACK = structlog.processors.StackInfoRenderer(additional_ignores=[__name__])
 
 
@@ -122,20 +130,17 @@ class RedactingProcessor:
                 # be found is walked. Every value is written out, bools, floats and
                 # short ints too, which the walk leaves alone: scanning more text than
                 # the walk cannot miss anything it would find.
-                plan = self._plans.get(tuple(event_dict), _UNPLANNED)
+                keys = tuple(event_dict)
+                plan = self._plans.get(keys, _UNPLANNED)
                 if plan is _UNPLANNED:
-                    plan = self._plan(tuple(event_dict))
+                    plan = self._plan(keys)
                 values = list(event_dict.values()) if plan is not None else None
                 if values is not None and _FLAT_TYPES.issuperset(map(type, values)):
                     head, sensitive_key = plan
                     found = self._probe(head + "\n".join(map(str, values)))
                     if found is not None and not found and not sensitive_key:
                         return event_dict
-                    # Only a sensitive key sends a clean text here: then no value needs
-                    # a scan (the empty set says so). A flagged one is walked with a
-                    # pass per value, which leaves the clean ones (most) at once; the
-                    # set found for the whole text would run the detectors on each.
-                    walked: object = self._redactor._event(event_dict, found if not found else None)
+                    walked: object = self._redactor._event(event_dict, _walk_subset(found))
                     # Anything but a dict is the placeholder of a failure the redactor counted.
                     return walked if isinstance(walked, dict) else {"event": FAILED}
             for key in self._passthrough:
@@ -171,11 +176,8 @@ class RedactingProcessor:
             and "stack_info" not in keys
             and self._passthrough.isdisjoint(keys)
         ):
-            kind_of = self._redactor._catalog.kind_of
-            plan = ("".join(key + "\n" for key in keys), any(kind_of(k) is not None for k in keys))
-        if len(self._plans) >= 1024:  # keys can come from input: keep the cache bounded
-            self._plans.clear()
-        self._plans[keys] = plan
+            plan = _key_plan(self._redactor, keys)
+        _remember_plan(self._plans, keys, plan)
         return plan
 
     def _render_live(
